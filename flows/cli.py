@@ -1,0 +1,48 @@
+"""The ``ru`` command line: one verb per pipeline step, French help texts.
+
+Each command lives in the module of its step; this file only assembles them. Command
+modules import their heavy libraries (polars, duckdb, prefect, great_expectations) inside
+the command, so that ``ru --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from flows import query
+from flows.console import setup_logging
+
+app = typer.Typer(
+    name="ru",
+    help=(
+        "ru-ij : requête unique IJ du service médical.\n\n"
+        "Ingère les extractions de paiements d'IJ et d'actions, reconstitue les arrêts, "
+        "cible les dossiers (codes RU), les oriente vers les files (technicien, CSAM, ISM, "
+        "médecin conseil) dans la capacité de chaque ELSM, exporte les fichiers par ELSM et "
+        "calcule les indicateurs (F1, P4, couverture PDP).\n\n"
+        "Pour commencer : `ru demo` exécute tout le pipeline sur l'échantillon data/sample/."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Journal détaillé."),
+) -> None:
+    setup_logging(verbose)
+
+
+app.command("query")(query.query)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

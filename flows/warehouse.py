@@ -1,0 +1,62 @@
+"""The DuckDB warehouse and the identity store: opening them, and read-only queries."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flows.settings import DataPaths
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import duckdb
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse is missing or a query failed; the message says what to do."""
+
+
+def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    if read_only and not path.exists():
+        raise WarehouseError(
+            f"entrepôt introuvable : {path}. Lancez d'abord `ru ingest` (ou `ru demo`) "
+            "avec le même --data."
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+@contextmanager
+def warehouse(paths: DataPaths, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``warehouse.duckdb``, closed on exit."""
+    con = _connect(paths.warehouse, read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def identity_store(
+    paths: DataPaths, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the identity store (clear NIR by ``assure_id``), closed on exit.
+
+    Only ingestion (writes) and export (reads) open it.
+    """
+    con = _connect(paths.identite, read_only)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])
