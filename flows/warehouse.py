@@ -60,3 +60,18 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
         "select count(*) from information_schema.tables where table_name = ?", [name]
     ).fetchone()
     return bool(row and row[0])
+
+
+def default_as_of(con: duckdb.DuckDBPyConnection):
+    """The default as-of date: the latest ``FLX_DIS_DTD`` ingested (lines or actions)."""
+    parts = [
+        f'select max("FLX_DIS_DTD") as d from "{t}"'
+        for t in ("lignes_ij", "actions")
+        if table_exists(con, t)
+    ]
+    if not parts:
+        raise WarehouseError("aucune donnée ingérée : lancez d'abord `ru ingest`.")
+    row = con.execute(f"select max(d) from ({' union all '.join(parts)})").fetchone()
+    if row is None or row[0] is None:
+        raise WarehouseError("aucune ligne ingérée : lancez d'abord `ru ingest`.")
+    return row[0]
