@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from flows import query
+from flows import route as route_step
 from flows.console import setup_logging
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ def _main(
 
 
 app.command("query")(query.query)
+app.command("route")(route_step.route_cmd)
 
 
 def main() -> None:
