@@ -1,0 +1,91 @@
+-- indicateurs_p4: P4 per ELSM and month of first action, as seen at $as_of (spec §7).
+-- One row per (elsm, mois). Denominator: MAL/ATMP arrêts known at $as_of whose first action
+-- effective (matched as in arrets: by ARR_NUM, else by assuré and ACT_DTE within
+-- [debut_arret, fin_prescrite]) falls in month M. Numerator: those whose arrêt ended within
+-- $fenetre_reprise_jours days after that action: no day paid (dernier_jour_paye) and no
+-- prescription running (fin_prescrite) beyond action date + $fenetre_reprise_jours.
+-- Only months M ≤ month($as_of) − $decalage_mois are published (steering lag).
+-- Parameters: $as_of, $fenetre_reprise_jours, $decalage_mois, $historique_mois.
+
+with
+
+arrets_a_date as (
+    select arret_id, assure_id, elsm, ARR_NUM, risque, debut_arret, fin_prescrite,
+        dernier_jour_paye
+    from arrets
+    where as_of = $as_of and risque in ('MAL', 'ATMP')
+),
+
+actions_visibles as (
+    select *
+    from actions
+    where FLX_DIS_DTD <= $as_of
+    qualify row_number() over (partition by ELSM, ACT_NUM order by FLX_DIS_DTD desc) = 1
+),
+
+actions_effectives as (
+    select ACT_NUM, assure_id, ARR_NUM, ACT_DTE
+    from actions_visibles
+    where ACT_DTE <= $as_of
+      and (
+          (nullif(trim(ACT_RES), '') is not null and ACT_RES <> 'NON_HONORE')
+          or ACT_TYP in ('COURRIER_CLOE', 'COURRIER_PDP', 'EMS', 'AVIS_SUR_PIECES')
+      )
+),
+
+actions_des_arrets as (
+    select ar.arret_id, a.ACT_DTE
+    from actions_effectives as a
+    inner join arrets_a_date as ar
+        on a.assure_id = ar.assure_id and a.ARR_NUM = ar.ARR_NUM
+
+    union all
+
+    select ar.arret_id, a.ACT_DTE
+    from actions_effectives as a
+    inner join arrets_a_date as ar
+        on a.assure_id = ar.assure_id
+        and a.ACT_DTE between ar.debut_arret and ar.fin_prescrite
+    where a.ARR_NUM is null or ar.ARR_NUM is null
+),
+
+premieres_actions as (
+    select arret_id, min(ACT_DTE) as premiere_action
+    from actions_des_arrets
+    group by arret_id
+),
+
+arrets_suivis as (
+    select
+        ar.elsm,
+        date_trunc('month', p.premiere_action)::date as mois,
+        coalesce(ar.dernier_jour_paye <= p.premiere_action + $fenetre_reprise_jours::integer, true)
+        and coalesce(ar.fin_prescrite <= p.premiere_action + $fenetre_reprise_jours::integer, true)
+            as termine
+    from premieres_actions as p
+    inner join arrets_a_date as ar on ar.arret_id = p.arret_id
+),
+
+mois_publies as (
+    select *
+    from arrets_suivis
+    where mois <= (date_trunc('month', $as_of::date) - to_months($decalage_mois))::date
+      and mois >= (
+          date_trunc('month', $as_of::date) - to_months($decalage_mois + $historique_mois - 1)
+      )::date
+),
+
+final as (
+    select
+        $as_of::date as as_of,
+        elsm,
+        mois,
+        count(*) as arrets_avec_action,
+        count(*) filter (where termine) as arrets_termines,
+        count(*) filter (where termine) / count(*) as taux
+    from mois_publies
+    group by elsm, mois
+)
+
+select * from final
+order by elsm, mois
