@@ -22,6 +22,9 @@ _TYPE = re.compile(
     r"VARCHAR\[\]|DATE\[\])$"
 )
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Columns that identify a person whatever the contract says: their values never appear in
+# check results, Data Docs or logs.
+IDENTIFYING_NAMES = ("assure_id", "BEN_NIR", "BEN_NIR_PSA", "BEN_IDT_ANO")
 
 
 class ContractError(ValueError):
@@ -40,6 +43,7 @@ class Column:
     regex: str | None = None
     medical: bool = False
     severity: str = "fail"
+    identifying: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,15 @@ class Contract:
     @property
     def medical_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.medical]
+
+    @property
+    def masked_columns(self) -> list[str]:
+        """Columns whose values are never shown in check examples: identifying or medical."""
+        return [
+            c.name
+            for c in self.columns
+            if c.identifying or c.medical or c.name in IDENTIFYING_NAMES
+        ]
 
     def ddl(self, table: str | None = None) -> str:
         """``create table if not exists`` for this contract (types and NOT NULL only).
@@ -130,6 +143,7 @@ def parse_contract(raw: dict, path: Path) -> Contract:
                 regex=col.get("regex"),
                 medical=bool(col.get("medical", False)),
                 severity=severity,
+                identifying=bool(col.get("identifying", False)),
             )
         )
     key = tuple(raw["key"])
