@@ -1,0 +1,138 @@
+-- int_lignes_arret: each in-scope line visible at $as_of, assigned to its arrêt.
+-- One row per (ORG_AFF_COD, LIG_NUM) in scope. New columns:
+--   arret_cle   the arrêt's key as text: 'N|assure_id|ORG_AFF_COD|ARR_NUM' for numbered
+--               arrêts, 'C|assure_id|risque|first EXE_SOI_DTD' for chained lines;
+--   arret_id    md5 of arret_cle (stable across runs and versions);
+--   arret_num   the arrêt's ARR_NUM (null for a chained arrêt);
+--   est_payee   the line pays days that are not cancelled: PRS_ACT_NBR > 0 and the net
+--               dénombrement of its period (same assuré, same EXE_SOI_DTD and EXE_SOI_DTF,
+--               every line of any arrêt) is > 0.
+-- Rules (spec §2):
+--   * a line with ARR_NUM belongs to the arrêt (assure_id, ORG_AFF_COD, ARR_NUM);
+--   * a line without ARR_NUM that pays exactly the period of a numbered line of the same
+--     assuré and risk (its cancellation, a second employer's line) joins that arrêt;
+--   * the other lines without ARR_NUM are chained per (assuré, risk) in EXE_SOI_DTD order:
+--     a line whose start is at most $ecart_max_jours unpaid days after the latest end seen
+--     so far (or overlaps it) joins the current chain, otherwise it starts a new arrêt.
+with
+
+lignes as (
+    select * from stg_lignes_ij
+    where en_perimetre
+),
+
+numerotees as (
+    select * from lignes
+    where ARR_NUM is not null
+),
+
+sans_numero as (
+    select * from lignes
+    where ARR_NUM is null
+),
+
+periodes_numerotees as (
+    select
+        assure_id,
+        risque,
+        EXE_SOI_DTD,
+        EXE_SOI_DTF,
+        min({'org': ORG_AFF_COD, 'num': ARR_NUM}) as arret
+    from numerotees
+    group by all
+),
+
+rattachees as (
+    select
+        s.*,
+        p.arret.org as arret_org,
+        p.arret.num as arret_num
+    from sans_numero as s
+    inner join periodes_numerotees as p
+        using (assure_id, risque, EXE_SOI_DTD, EXE_SOI_DTF)
+),
+
+a_chainer as (
+    select s.*
+    from sans_numero as s
+    anti join periodes_numerotees as p
+        using (assure_id, risque, EXE_SOI_DTD, EXE_SOI_DTF)
+),
+
+fin_precedente as (
+    select
+        *,
+        max(EXE_SOI_DTF) over (
+            partition by assure_id, risque
+            order by EXE_SOI_DTD, EXE_SOI_DTF, FLX_DIS_DTD, ORG_AFF_COD, LIG_NUM
+            rows between unbounded preceding and 1 preceding
+        ) as fin_max_precedente
+    from a_chainer
+),
+
+debuts_de_chaine as (
+    select
+        *,
+        case
+            when fin_max_precedente is null then 1
+            when EXE_SOI_DTD - fin_max_precedente - 1 > $ecart_max_jours then 1
+            else 0
+        end as nouvelle_chaine
+    from fin_precedente
+),
+
+chaines as (
+    select
+        *,
+        sum(nouvelle_chaine) over (
+            partition by assure_id, risque
+            order by EXE_SOI_DTD, EXE_SOI_DTF, FLX_DIS_DTD, ORG_AFF_COD, LIG_NUM
+            rows between unbounded preceding and current row
+        ) as numero_chaine
+    from debuts_de_chaine
+),
+
+chainees as (
+    select
+        * exclude (fin_max_precedente, nouvelle_chaine, numero_chaine),
+        min(EXE_SOI_DTD) over (partition by assure_id, risque, numero_chaine) as debut_chaine
+    from chaines
+),
+
+cles as (
+    select
+        * exclude (debut_chaine),
+        'C|' || assure_id || '|' || risque || '|' || strftime(debut_chaine, '%Y-%m-%d')
+            as arret_cle,
+        cast(null as varchar) as arret_num
+    from chainees
+    union all by name
+    select
+        * exclude (arret_org),
+        'N|' || assure_id || '|' || arret_org || '|' || arret_num as arret_cle
+    from rattachees
+    union all by name
+    select
+        *,
+        'N|' || assure_id || '|' || ORG_AFF_COD || '|' || ARR_NUM as arret_cle,
+        ARR_NUM as arret_num
+    from numerotees
+),
+
+annulations as (
+    select
+        *,
+        PRS_ACT_NBR > 0
+        and sum(PRS_ACT_NBR) over (partition by assure_id, EXE_SOI_DTD, EXE_SOI_DTF) > 0
+            as est_payee
+    from cles
+),
+
+final as (
+    select
+        md5(arret_cle) as arret_id,
+        *
+    from annulations
+)
+
+select * from final
