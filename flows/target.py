@@ -1,0 +1,250 @@
+"""``ru target``: the RU codes, scores and exclusions of the arrêts en cours at D.
+
+Reads ``arrets`` at D (``ru build``), the routing ledger (``routage``, when it exists), the
+catalogue ``config/catalogue_ru.yml`` and the promoted chronicity model; writes the rows of D
+of ``ciblage`` (replacing them) and runs the table's data checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flows.cli_common import DataOption, fail
+from flows.settings import CONFIG_DIR, DataPaths, Settings
+
+if TYPE_CHECKING:
+    from transforms.catalogue import Catalogue
+
+log = logging.getLogger("ru.target")
+CATALOGUE_PATH = CONFIG_DIR / "catalogue_ru.yml"
+
+
+class TargetError(RuntimeError):
+    """Targeting cannot run (missing input, invalid model); the message says what to do."""
+
+
+def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+    """Read and validate the RU catalogue file (errors name the file and the code)."""
+    import yaml
+
+    from transforms.catalogue import CatalogueError, parse_catalogue
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise CatalogueError(f"catalogue RU introuvable : {path}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{Path(path).name} : YAML invalide ({exc})") from exc
+    return parse_catalogue(raw, path)
+
+
+@dataclass
+class TargetSummary:
+    """What ``ru target`` did for one date."""
+
+    as_of: dt.date
+    arrets_en_cours: int = 0
+    lignes: int = 0
+    cibles: int = 0
+    exclus: dict[str, int] = field(default_factory=dict)
+    par_code: dict[str, int] = field(default_factory=dict)
+    scores: int = 0
+    modele: str | None = None
+    codes_non_evalues: list[str] = field(default_factory=list)
+    controles: str = "non exécutés"
+    duree_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["as_of"] = self.as_of.isoformat()
+        return d
+
+
+def target_at(
+    paths: DataPaths,
+    as_of: dt.date,
+    settings: Settings,
+    catalogue_path: Path = CATALOGUE_PATH,
+) -> TargetSummary:
+    """Target the arrêts at ``as_of`` and replace the rows of that date in ``ciblage``."""
+    import polars as pl
+    from models.registry import load_promoted
+    from models.scoring import score_arrets
+
+    from expectations.contract import load_contract
+    from flows.warehouse import table_exists, warehouse
+    from transforms.marts.ciblage import ciblage, codes_evalues
+
+    start = time.perf_counter()
+    summary = TargetSummary(as_of=as_of)
+    catalogue = load_catalogue(catalogue_path)
+    modele = load_promoted(paths.modeles)
+    if modele is None:
+        log.warning(
+            "aucun modèle de chronicité promu (%s) : ciblage sur les seules règles, scores "
+            "vides ; lancez `ru train` pour en entraîner un.",
+            paths.modeles / "chronicite",
+        )
+    else:
+        summary.modele = modele.version
+    _, sautes = codes_evalues(catalogue, as_of, modele is not None)
+    summary.codes_non_evalues = [c.code for c in sautes]
+    if sautes:
+        log.warning(
+            "code(s) non évalué(s) faute de modèle promu : %s",
+            ", ".join(summary.codes_non_evalues),
+        )
+
+    with warehouse(paths) as con:
+        if not table_exists(con, "arrets"):
+            raise TargetError("table arrets absente : lancez d'abord `ru build`.")
+        arrets = con.execute("select * from arrets where as_of = $as_of", {"as_of": as_of}).pl()
+        if arrets.is_empty():
+            raise TargetError(
+                f"aucun arrêt construit au {as_of:%d/%m/%Y} : lancez d'abord "
+                f"`ru build --as-of {as_of}`."
+            )
+        routage = None
+        if table_exists(con, "routage"):
+            routage = con.execute(
+                "select arret_id, as_of, statut from routage "
+                "where as_of < $as_of and as_of >= $as_of - $jours",
+                {"as_of": as_of, "jours": settings.ciblage.en_attente_jours},
+            ).pl()
+
+        scores = None
+        if modele is not None:
+            scores = score_arrets(modele, arrets, as_of)
+            summary.scores = scores.height
+        result = ciblage(
+            arrets,
+            catalogue,
+            as_of,
+            {
+                "action_recente_jours": settings.ciblage.action_recente_jours,
+                "en_attente_jours": settings.ciblage.en_attente_jours,
+            },
+            scores=scores,
+            routage=routage,
+        )
+        summary.arrets_en_cours = int(arrets["en_cours"].sum())
+        contract = load_contract("ciblage")
+        con.execute("begin transaction")
+        try:
+            con.execute(contract.ddl())
+            con.execute("delete from ciblage where as_of = $as_of", {"as_of": as_of})
+            con.register("ciblage_du_jour", result)
+            cols = ", ".join(f'"{c}"' for c in contract.column_names)
+            con.execute(f"insert into ciblage ({cols}) select {cols} from ciblage_du_jour")
+            con.unregister("ciblage_du_jour")
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
+        summary.controles = _run_checks(con, paths, as_of)
+
+    summary.lignes = result.height
+    summary.cibles = int(result.filter(~pl.col("exclu")).height)
+    summary.exclus = {
+        r["motif_exclusion"]: r["len"]
+        for r in result.filter(pl.col("exclu"))
+        .group_by("motif_exclusion")
+        .len()
+        .iter_rows(named=True)
+    }
+    summary.par_code = {
+        r["code_ru"]: r["len"]
+        for r in result.drop_nulls("code_ru")
+        .group_by("code_ru")
+        .len()
+        .sort("code_ru")
+        .iter_rows(named=True)
+    }
+    summary.duree_s = round(time.perf_counter() - start, 3)
+    return summary
+
+
+def _run_checks(con, paths: DataPaths, as_of: dt.date) -> str:
+    """The data checks of ``ciblage`` on D's rows (flows.checks), when that module exists."""
+    try:
+        from flows import checks
+    except ImportError:
+        log.warning("contrôles de données indisponibles (flows/checks.py absent) : non exécutés")
+        return "non exécutés"
+    result = checks.check_table(
+        con,
+        "ciblage",
+        paths,
+        where="as_of = $as_of",
+        params={"as_of": as_of},
+        label=f"ciblage au {as_of:%d/%m/%Y}",
+    )
+    return str(getattr(result, "statut", None) or getattr(result, "status", None) or "ok")
+
+
+def target(
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
+            "disposition ingérée.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Affiche le résumé en JSON.")] = False,
+    data: DataOption = None,
+) -> None:
+    """Cible les arrêts en cours à la date D : codes RU, score de chronicité, exclusions.
+
+    Écrit la table `ciblage` (les lignes de D sont remplacées). Sans modèle promu (`ru train`),
+    le ciblage tourne sur les seules règles : scores vides, code RU01 non évalué.
+    """
+    import json
+
+    from models.registry import ModelError
+
+    from flows.console import out
+    from flows.settings import ConfigError, load_settings, resolve_data_dir
+    from flows.warehouse import WarehouseError, default_as_of, warehouse
+    from transforms.catalogue import CatalogueError
+
+    try:
+        settings = load_settings()
+        paths = resolve_data_dir(data, settings)
+        if as_of is None:
+            with warehouse(paths, read_only=True) as con:
+                day = default_as_of(con)
+        else:
+            day = as_of.date()
+        summary = target_at(paths, day, settings)
+    except (ConfigError, CatalogueError, WarehouseError, TargetError, ModelError) as exc:
+        fail(str(exc))
+    if json_output:
+        out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
+        return
+    out.print(
+        f"Ciblage au {summary.as_of:%d/%m/%Y} : {summary.arrets_en_cours} arrêt(s) en cours, "
+        f"{summary.cibles} dossier(s) ciblé(s), "
+        f"{sum(summary.exclus.values())} exclu(s) {summary.exclus or ''}".rstrip()
+    )
+    if summary.par_code:
+        out.print("Par code : " + ", ".join(f"{k} {v}" for k, v in summary.par_code.items()))
+    if summary.modele:
+        out.print(f"Modèle de chronicité {summary.modele} : {summary.scores} arrêt(s) scoré(s).")
+    else:
+        out.print(
+            "Aucun modèle promu : scores vides, code(s) non évalué(s) : "
+            + (", ".join(summary.codes_non_evalues) or "aucun")
+        )
+    out.print(f"Contrôles : {summary.controles} ; durée {summary.duree_s:.1f} s")
