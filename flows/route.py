@@ -40,9 +40,11 @@ class RouteSummary:
     affectes: int
     non_affectes: int
     deja_affectes: int
+    sans_elsm: int = 0
     par_acteur: dict[str, int] = field(default_factory=dict)
     attente_par_motif: dict[str, int] = field(default_factory=dict)
     elsm_sans_capacite: list[str] = field(default_factory=list)
+    controles: str = ""
     duree_s: float = 0.0
 
     def as_dict(self) -> dict:
@@ -104,14 +106,20 @@ def _write_night(con: duckdb.DuckDBPyConnection, routage: pl.DataFrame, as_of: d
         con.unregister("routage_nuit")
 
 
-def _run_checks(con: duckdb.DuckDBPyConnection, paths: DataPaths, as_of: date) -> None:
-    """Data checks of the night's rows (``flows.checks``); a ``fail`` rule stops the step."""
-    try:
-        from flows.checks import check_table
-    except ModuleNotFoundError:  # the checks module is optional until it lands
-        log.debug("flows.checks absent : contrôles de routage non exécutés")
-        return
-    check_table(con, "routage", paths, where="as_of = $as_of", params={"as_of": as_of})
+def _run_checks(con: duckdb.DuckDBPyConnection, paths: DataPaths, as_of: date) -> str:
+    """Data checks of the night's rows (contract ``routage.yml``); a ``fail``-level breach
+    raises ``flows.checks.ChecksFailed`` (the rows stay written, the run stops)."""
+    from flows.checks import check_table
+
+    report = check_table(
+        con,
+        "routage",
+        paths,
+        where="as_of = $as_of",
+        params={"as_of": as_of},
+        label=f"routage au {as_of:%d/%m/%Y}",
+    )
+    return "ok" if not report.warnings else f"{len(report.warnings)} alerte(s)"
 
 
 def route_at(
@@ -151,7 +159,7 @@ def route_at(
         ledger = _read_ledger(con, week, as_of)
         result = route(ciblage, _capacity_frame(capacites), ledger, as_of)
         _write_night(con, result.routage, as_of)
-        _run_checks(con, paths, as_of)
+        controles = _run_checks(con, paths, as_of)
 
     routage = result.routage
     sans_capacite = sorted(
@@ -172,18 +180,27 @@ def route_at(
             result.deja_affectes.height,
             week,
         )
+    if result.sans_elsm.height:
+        log.warning(
+            "%d dossier(s) ciblé(s) sans ELSM (organisme absent du référentiel) : non orientés "
+            "(arrêts %s)",
+            result.sans_elsm.height,
+            ", ".join(result.sans_elsm.get_column("arret_id").head(5).to_list()),
+        )
     affectes = routage.filter(pl.col("statut") != NON_AFFECTE)
     attente = routage.filter(pl.col("statut") == NON_AFFECTE)
     return RouteSummary(
         as_of=as_of,
         semaine_iso=week,
-        candidats=routage.height + result.deja_affectes.height,
+        candidats=routage.height + result.deja_affectes.height + result.sans_elsm.height,
         affectes=affectes.height,
         non_affectes=attente.height,
         deja_affectes=result.deja_affectes.height,
+        sans_elsm=result.sans_elsm.height,
         par_acteur=dict(sorted(affectes.get_column("acteur").value_counts().iter_rows())),
         attente_par_motif=dict(sorted(attente.get_column("motif").value_counts().iter_rows())),
         elsm_sans_capacite=sans_capacite,
+        controles=controles,
         duree_s=round(time.perf_counter() - started, 3),
     )
 
@@ -208,6 +225,8 @@ def route_cmd(
     capacités hebdomadaires sont dans config/capacites.csv. Relancer une nuit remplace ses
     orientations.
     """
+    from flows.checks import ChecksFailed
+
     paths = resolve_data_dir(data)
     try:
         if as_of is None:
@@ -216,7 +235,7 @@ def route_cmd(
         else:
             day = as_of.date()
         summary = route_at(paths, day)
-    except (ConfigError, WarehouseError) as exc:
+    except (ChecksFailed, ConfigError, WarehouseError) as exc:
         fail(str(exc))
     out.print(
         f"Orientation du {summary.as_of:%d/%m/%Y} (semaine {summary.semaine_iso}) : "

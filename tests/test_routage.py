@@ -202,6 +202,14 @@ def test_inputs_are_not_mutated():
 # --- the ru route step on a warehouse -------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def fast_checks(request, monkeypatch):
+    """The GX data checks take seconds per data folder: one test below runs them for real
+    (``real_checks`` marker by name); the others replace them with a no-op."""
+    if "real_checks" not in request.node.name:
+        monkeypatch.setattr("flows.route._run_checks", lambda con, paths, as_of: "non exécutés")
+
+
 @pytest.fixture
 def paths(tmp_path) -> DataPaths:
     paths = DataPaths(tmp_path / "donnees").ensure()
@@ -345,3 +353,19 @@ def test_cli_route(paths, tmp_path, monkeypatch):
         result.output
     )
     assert "ELSM sans capacité déclarée : 99X" in result.output
+
+
+def test_candidate_without_elsm_is_reported_not_routed():
+    rows = [cible("a1", elsm=None), cible("a2")]
+    result = route(ciblage_frame(rows), caps(TECH=5), EMPTY_LEDGER, MON)
+    assert result.routage.get_column("arret_id").to_list() == ["a2"]
+    assert result.sans_elsm.rows() == [("a1", "RU02")]
+
+
+def test_ledger_passes_its_contract_real_checks(paths, tmp_path):
+    cap = capacity_file(tmp_path, "31;TECH;1\n31;CSAM;0\n")
+    write_ciblage(paths, [cible("a1", score=0.8), cible("a2"), cible("a3", elsm="82")])
+    summary = route_at(paths, MON, load_settings(), capacites_file=cap)
+    assert summary.controles == "ok"
+    results = list((paths.checks).rglob("*.json"))
+    assert any("routage" in p.name for p in results), results

@@ -61,10 +61,13 @@ class Allocation(NamedTuple):
     ``routage``: one row per candidate dossier of the night (schema ``ROUTAGE_SCHEMA``).
     ``deja_affectes``: candidates left out because their ``dossier_id`` is already
     ``affecte`` by another night of the same week (``dossier_id``, ``arret_id``, ``elsm``).
+    ``sans_elsm``: candidates without an ELSM, which no queue can take (``arret_id``,
+    ``code_ru``); the caller reports them.
     """
 
     routage: pl.DataFrame
     deja_affectes: pl.DataFrame
+    sans_elsm: pl.DataFrame
 
 
 def remaining_capacity(
@@ -117,7 +120,7 @@ def route(
     """
     week = semaine_iso(as_of)
     candidats = (
-        ciblage.filter(~pl.col("exclu").fill_null(False))
+        ciblage.filter(~pl.col("exclu").fill_null(False) & pl.col("code_ru").is_not_null())
         .with_columns(
             pl.struct("arret_id", "code_ru")
             .map_elements(
@@ -136,6 +139,8 @@ def route(
         .get_column("dossier_id")
         .unique()
     )
+    sans_elsm = candidats.filter(pl.col("elsm").is_null()).select("arret_id", "code_ru")
+    candidats = candidats.filter(pl.col("elsm").is_not_null())
     is_deja = pl.col("dossier_id").is_in(deja_ids.implode())
     deja_affectes = candidats.filter(is_deja).select("dossier_id", "arret_id", "elsm")
     candidats = candidats.filter(~is_deja)
@@ -182,4 +187,4 @@ def route(
         )
         .select([pl.col(c).cast(t) for c, t in ROUTAGE_SCHEMA.items()])
     )
-    return Allocation(routage=routage, deja_affectes=deja_affectes)
+    return Allocation(routage=routage, deja_affectes=deja_affectes, sans_elsm=sans_elsm)
