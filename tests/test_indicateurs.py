@@ -558,3 +558,39 @@ def test_window_boundaries_follow_the_parameters():
     march = next(r for r in found if r["mois"] == D("2026-03-01"))
     assert march["dossiers_avec_action"] == 4
     assert D("2026-03-02") + timedelta(days=31) == D("2026-04-02")
+
+
+def test_action_matching_follows_the_arrets_rules():
+    """An action whose ARR_NUM no arrêt carries is matched by assuré and date (as in
+    int_actions_arret); one whose ARR_NUM is another arrêt's goes to that arrêt only."""
+    d = "2026-04-30"
+    con = make_db()
+    insert(
+        con,
+        "arrets",
+        [
+            arret(d, "A1", "U1", "N1", "2026-01-05", "2026-06-30"),
+            arret(d, "A2", "U1", "N2", "2026-01-05", "2026-06-30"),
+            arret(d, "A3", "U3", "N3", "2026-01-05", "2026-06-30"),
+        ],
+    )
+    insert(
+        con,
+        "routage",
+        [
+            route("2026-03-02", "D1", "A1", "U1"),
+            route("2026-03-02", "D3", "A3", "U3"),
+        ],
+    )
+    insert(
+        con,
+        "actions",
+        [
+            # on U1's other arrêt N2: not an action on A1
+            action("U1", "2026-03-05", ARR_NUM="N2"),
+            # ARR_NUM unknown to the warehouse: matched to A3 by date
+            action("U3", "2026-03-05", ARR_NUM="INCONNU"),
+        ],
+    )
+    [march] = rows(compute(con, d), "indicateurs_f1")
+    assert (march["dossiers_routes"], march["dossiers_avec_action"]) == (2, 1)

@@ -6,11 +6,11 @@
 --
 -- Matching an action to the dossier (first that applies, all unioned):
 --   1. the action carries the dossier's DOSSIER_ID;
---   2. the action carries an ARR_NUM equal to the arrêt's, same assuré;
---   3. the action (or the arrêt) has no ARR_NUM: same assuré and ACT_DTE within
---      [debut_arret, fin_prescrite] of the arrêt as known at $as_of.
--- Rules 2–3 are spec §2's matching (the one `arrets.action_*` uses); rule 1 also catches an
--- answer recorded on a dossier whose arrêt has since been re-chained.
+--   2. the action's (assure_id, ARR_NUM) is the arrêt's: it goes to that arrêt only;
+--   3. any other action (no ARR_NUM, or an ARR_NUM no arrêt carries) goes to the arrêts of
+--      the same assuré with ACT_DTE within [debut_arret, fin_prescrite], as known at D.
+-- Rules 2–3 are spec §2's matching, exactly as int_actions_arret.sql does it for
+-- arrets.action_*; rule 1 also catches an answer recorded against the dossier itself.
 -- Parameters: $as_of, $fenetre_action_jours, $delai_provisoire_jours, $historique_mois.
 
 with
@@ -60,20 +60,25 @@ dossiers_du_mois as (
           >= (date_trunc('month', $as_of::date) - to_months($historique_mois - 1))::date
 ),
 
-actions_par_arret_num as (
-    select ar.arret_id, a.ACT_DTE
+actions_par_numero as (
+    select ar.arret_id, a.ELSM, a.ACT_NUM, a.ACT_DTE
     from actions_effectives as a
     inner join arrets_a_date as ar
         on a.assure_id = ar.assure_id and a.ARR_NUM = ar.ARR_NUM
 ),
 
-actions_par_date as (
-    select ar.arret_id, a.ACT_DTE
+actions_sans_numero as (
+    select a.*
     from actions_effectives as a
+    anti join actions_par_numero as n on a.ELSM = n.ELSM and a.ACT_NUM = n.ACT_NUM
+),
+
+actions_par_date as (
+    select ar.arret_id, a.ELSM, a.ACT_NUM, a.ACT_DTE
+    from actions_sans_numero as a
     inner join arrets_a_date as ar
         on a.assure_id = ar.assure_id
         and a.ACT_DTE between ar.debut_arret and ar.fin_prescrite
-    where a.ARR_NUM is null or ar.ARR_NUM is null
 ),
 
 actions_des_dossiers as (
@@ -86,9 +91,9 @@ actions_des_dossiers as (
     select d.dossier_id, m.ACT_DTE
     from dossiers_du_mois as d
     inner join (
-        select * from actions_par_arret_num
+        select arret_id, ACT_DTE from actions_par_numero
         union all
-        select * from actions_par_date
+        select arret_id, ACT_DTE from actions_par_date
     ) as m on m.arret_id = d.arret_id
 ),
 

@@ -1,7 +1,8 @@
 -- indicateurs_p4: P4 per ELSM and month of first action, as seen at $as_of (spec §7).
 -- One row per (elsm, mois). Denominator: MAL/ATMP arrêts known at $as_of whose first action
--- effective (matched as in arrets: by ARR_NUM, else by assuré and ACT_DTE within
--- [debut_arret, fin_prescrite]) falls in month M. Numerator: those whose arrêt ended within
+-- effective falls in month M. Matching as int_actions_arret.sql (spec §2): an action whose
+-- (assure_id, ARR_NUM) is a numbered arrêt's goes to that arrêt only; any other goes to the
+-- arrêts of the same assuré with ACT_DTE within [debut_arret, fin_prescrite]. Numerator: those whose arrêt ended within
 -- $fenetre_reprise_jours days after that action: no day paid (dernier_jour_paye) and no
 -- prescription running (fin_prescrite) beyond action date + $fenetre_reprise_jours.
 -- Only months M ≤ month($as_of) − $decalage_mois are published (steering lag).
@@ -24,7 +25,7 @@ actions_visibles as (
 ),
 
 actions_effectives as (
-    select ACT_NUM, assure_id, ARR_NUM, ACT_DTE
+    select ELSM, ACT_NUM, assure_id, ARR_NUM, ACT_DTE
     from actions_visibles
     where ACT_DTE <= $as_of
       and (
@@ -33,20 +34,29 @@ actions_effectives as (
       )
 ),
 
-actions_des_arrets as (
-    select ar.arret_id, a.ACT_DTE
+actions_par_numero as (
+    select ar.arret_id, a.ELSM, a.ACT_NUM, a.ACT_DTE
     from actions_effectives as a
     inner join arrets_a_date as ar
         on a.assure_id = ar.assure_id and a.ARR_NUM = ar.ARR_NUM
+),
+
+actions_sans_numero as (
+    select a.*
+    from actions_effectives as a
+    anti join actions_par_numero as n on a.ELSM = n.ELSM and a.ACT_NUM = n.ACT_NUM
+),
+
+actions_des_arrets as (
+    select arret_id, ACT_DTE from actions_par_numero
 
     union all
 
     select ar.arret_id, a.ACT_DTE
-    from actions_effectives as a
+    from actions_sans_numero as a
     inner join arrets_a_date as ar
         on a.assure_id = ar.assure_id
         and a.ACT_DTE between ar.debut_arret and ar.fin_prescrite
-    where a.ARR_NUM is null or ar.ARR_NUM is null
 ),
 
 premieres_actions as (
