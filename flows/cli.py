@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from flows import export as export_step
-from flows import query
+from flows import ingest, query
 from flows import route as route_step
 from flows.console import setup_logging
 
@@ -40,6 +40,7 @@ def _main(
 
 
 app.command("query")(query.query)
+app.command("ingest")(ingest.ingest)
 app.command("route")(route_step.route_cmd)
 app.command("export")(export_step.export_cmd)
 

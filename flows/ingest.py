@@ -1,0 +1,858 @@
+"""``ru ingest``: load IJ payment and action extracts, losing nothing.
+
+Every line read ends either in the warehouse (``lignes_ij`` / ``actions``, and the Parquet
+lake) or in ``quarantaine`` with its rules; ``ingestions`` records one row per file, in the
+same DuckDB transaction as its lines, so a crash never leaves a half-loaded file counted as
+done. Large files are streamed in chunks cut at record boundaries. The clear NIR goes only to
+the identity store. Parsing and rules are pure functions of ``transforms/raw``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flows.cli_common import DataOption, fail
+from flows.settings import REFERENCE_DIR, ConfigError, DataPaths, pseudo_key, resolve_data_dir
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+    from transforms.raw.schema import References, SourceSpec
+
+log = logging.getLogger("ru.ingest")
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "transforms" / "raw" / "sql"
+CHUNK_BYTES = 96 * 1024 * 1024
+PARQUET_BATCH_ROWS = 500_000
+EXTENSIONS = (".csv", ".csv.gz", ".parquet")
+_DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
+
+# Statuses of a file in the summary. Only OK and REJETE are rows of `ingestions`.
+OK, REJETE, DEJA_INGERE, IGNORE, INTROUVABLE = (
+    "ok",
+    "rejete",
+    "deja_ingere",
+    "ignore",
+    "introuvable",
+)
+
+
+class _HeaderRejected(Exception):
+    pass
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file. ``regles``: quarantined lines per rule."""
+
+    fichier: str
+    chemin: str
+    source: str | None
+    statut: str
+    ingestion_id: str | None = None
+    encodage: str | None = None
+    taille_octets: int | None = None
+    lignes_lues: int = 0
+    lignes_acceptees: int = 0
+    lignes_quarantaine: int = 0
+    regles: dict[str, int] = field(default_factory=dict)
+    motif: str | None = None
+    duree_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class IngestSummary:
+    """The run: one :class:`FileResult` per input file, in processing order."""
+
+    fichiers: list[FileResult]
+    duree_s: float = 0.0
+
+    @property
+    def new_ingestions(self) -> dict[str, list[str]]:
+        """Ingestion ids recorded by this run, per source (rejected files included)."""
+        out: dict[str, list[str]] = {}
+        for f in self.fichiers:
+            if f.statut in (OK, REJETE) and f.ingestion_id and f.source:
+                out.setdefault(f.source, []).append(f.ingestion_id)
+        return out
+
+    @property
+    def lignes_lues(self) -> int:
+        return sum(f.lignes_lues for f in self.fichiers)
+
+    @property
+    def lignes_acceptees(self) -> int:
+        return sum(f.lignes_acceptees for f in self.fichiers)
+
+    @property
+    def lignes_quarantaine(self) -> int:
+        return sum(f.lignes_quarantaine for f in self.fichiers)
+
+    def regles(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for f in self.fichiers:
+            total.update(f.regles)
+        return dict(sorted(total.items()))
+
+    def as_dict(self) -> dict:
+        statuts = Counter(f.statut for f in self.fichiers)
+        return {
+            "fichiers": [f.as_dict() for f in self.fichiers],
+            "totaux": {
+                "fichiers": len(self.fichiers),
+                "statuts": dict(sorted(statuts.items())),
+                "lignes_lues": self.lignes_lues,
+                "lignes_acceptees": self.lignes_acceptees,
+                "lignes_quarantaine": self.lignes_quarantaine,
+                "regles": self.regles(),
+            },
+            "duree_s": round(self.duree_s, 3),
+        }
+
+
+# --- discovery -------------------------------------------------------------------------
+
+
+def source_of(name: str) -> SourceSpec | None:
+    """The extract a file name belongs to (by prefix and extension), or None."""
+    from transforms.raw.schema import SOURCES
+
+    lower = name.lower()
+    if not lower.endswith(EXTENSIONS):
+        return None
+    for spec in SOURCES:
+        if lower.startswith(spec.prefix):
+            return spec
+    return None
+
+
+def processing_order(path: Path) -> tuple[str, str]:
+    """Files go by extraction date in their name (AAAAMMJJ), then by name."""
+    m = _DATE_IN_NAME.match(path.name.lower())
+    return (m.group(1) if m else "99999999", path.name)
+
+
+def discover(inputs: list[Path]) -> tuple[list[tuple[Path, SourceSpec]], list[FileResult]]:
+    """Files to ingest (sorted) and the inputs set aside (unknown names, missing paths)."""
+    candidates: list[Path] = []
+    skipped: list[FileResult] = []
+    for item in inputs:
+        if item.is_dir():
+            candidates.extend(
+                p for p in sorted(item.rglob("*")) if p.is_file() and not p.name.startswith(".")
+            )
+        elif item.is_file():
+            candidates.append(item)
+        else:
+            skipped.append(
+                FileResult(item.name, str(item), None, INTROUVABLE, motif="fichier introuvable")
+            )
+    seen: set[Path] = set()
+    todo: list[tuple[Path, SourceSpec]] = []
+    for path in candidates:
+        resolved = path.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        spec = source_of(path.name)
+        if spec is None:
+            skipped.append(
+                FileResult(
+                    path.name,
+                    str(path),
+                    None,
+                    IGNORE,
+                    motif="nom non reconnu (ij_paiements_AAAAMMJJ_*.csv|.csv.gz|.parquet "
+                    "ou actions_AAAAMMJJ_*)",
+                )
+            )
+            continue
+        todo.append((path, spec))
+    todo.sort(key=lambda t: processing_order(t[0]))
+    return todo, skipped
+
+
+def load_references(reference_dir: Path = REFERENCE_DIR) -> References:
+    """Code lists of ``config/reference``: organismes and ELSM, IR_ASU_V, IR_NAT_V."""
+    import polars as pl
+
+    from transforms.raw.schema import References
+
+    elsm = pl.read_csv(reference_dir / "elsm.csv", separator=";", infer_schema=False)
+    asu = pl.read_csv(reference_dir / "snds" / "IR_ASU_V.csv", separator=";", infer_schema=False)
+    nat = pl.read_csv(reference_dir / "snds" / "IR_NAT_V.csv", separator=";", infer_schema=False)
+    return References(
+        organismes=frozenset(elsm["code_organisme"].drop_nulls().to_list()),
+        elsm=frozenset(elsm["elsm"].drop_nulls().to_list()),
+        asu_nat=frozenset(int(x) for x in asu["ASU_NAT"].drop_nulls().to_list()),
+        nat_ref=frozenset(int(x) for x in nat["PRS_NAT"].drop_nulls().to_list()),
+    )
+
+
+# --- warehouse ---------------------------------------------------------------------------
+
+
+def _sql(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+
+
+WAREHOUSE_TABLES = ("lignes_ij", "actions", "quarantaine", "ingestions")
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ingestion's tables from their contracts (no-op when they exist)."""
+    from expectations.contract import load_contract
+
+    for table in WAREHOUSE_TABLES:
+        con.execute(load_contract(table).ddl())
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, **params) -> None:
+    if frame.height == 0:
+        return
+    if table not in WAREHOUSE_TABLES:
+        raise ValueError(table)
+    con.register("_lot", frame.to_arrow())
+    try:
+        if table == "quarantaine":
+            con.execute(
+                "insert into quarantaine by name select *, $ts as quarantaine_le from _lot",
+                {"ts": params["ts"]},
+            )
+        else:
+            con.execute(f'insert into "{table}" by name select * from _lot')
+    finally:
+        con.unregister("_lot")
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while block := fh.read(8 * 1024 * 1024):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class _CsvReader:
+    """Stream a CSV (or .csv.gz) file as chunks of records cut at record boundaries.
+
+    ``decode``: ``"detect"`` (the contract's rule, may raise EncodingError/RestartAsCp1252),
+    ``"cp1252"`` (forced after a restart) or ``"replace"`` (refused file: texts for the
+    quarantine, invalid bytes shown as U+FFFD).
+    """
+
+    def __init__(self, path: Path, chunk_bytes: int, decode: str = "detect"):
+        self.path = path
+        self.chunk_bytes = chunk_bytes
+        self.decode_mode = decode
+        self.encoding: str | None = None
+        self.header: list[str] | None = None
+
+    def _open(self):
+        import gzip
+
+        raw = self.path.open("rb")
+        if self.path.name.lower().endswith(".gz"):
+            return raw, gzip.GzipFile(fileobj=raw, mode="rb")
+        return raw, raw
+
+    def chunks(self) -> Iterator[tuple[pl.DataFrame, int]]:
+        """(records with ``ligne``/``texte``, raw bytes consumed) per chunk; sets header."""
+        from transforms.raw.dialect import (
+            CP1252,
+            ENCODING_LABELS,
+            EncodingState,
+            cut_at_record_end,
+            start_state,
+        )
+        from transforms.raw.parsing import parse_header, split_records
+
+        raw, fh = self._open()
+        try:
+            buffer = fh.read(self.chunk_bytes)
+            state, skip = start_state(buffer)
+            if self.decode_mode == "cp1252":
+                state = EncodingState(encoding=CP1252, forced=True)
+            buffer = buffer[skip:]
+            offset = skip
+            line_no = 1
+            last_pos = 0
+            eof = False
+            while True:
+                if not eof and len(buffer) < self.chunk_bytes:
+                    more = fh.read(self.chunk_bytes)
+                    eof = not more
+                    buffer += more
+                cut = len(buffer) if eof else cut_at_record_end(buffer)
+                if cut == 0 and not eof:
+                    more = fh.read(self.chunk_bytes)
+                    eof = not more
+                    buffer += more
+                    continue
+                piece, buffer = buffer[:cut], buffer[cut:]
+                if self.decode_mode == "replace":
+                    text = piece.decode("utf-8", errors="replace")
+                else:
+                    text = state.decode(piece, offset)
+                    self.encoding = ENCODING_LABELS[state.encoding]
+                offset += len(piece)
+                if self.header is None:
+                    end = text.find("\n")
+                    head = text if end < 0 else text[:end]
+                    self.header = parse_header(head)
+                    text = "" if end < 0 else text[end + 1 :]
+                    line_no = 2
+                records = split_records(text, line_no)
+                line_no += text.count("\n")
+                pos = raw.tell()
+                yield records, pos - last_pos
+                last_pos = pos
+                if eof and not buffer:
+                    break
+        finally:
+            fh.close()
+            raw.close()
+
+
+def _parquet_chunks(path: Path) -> Iterator[tuple[pl.DataFrame, int, list[str]]]:
+    """(records shaped like split_fields, bytes, normalised header) per Parquet batch."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from transforms.raw.parsing import frame_from_table, normalise_name
+
+    pf = pq.ParquetFile(path)
+    header = [normalise_name(n) for n in pf.schema_arrow.names]
+    size = path.stat().st_size
+    n_groups = max(pf.metadata.num_row_groups, 1)
+    line = 2
+    emitted = False
+    for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        frame = frame_from_table(pl.from_arrow(batch), line)
+        line += frame.height
+        emitted = True
+        yield frame, size // n_groups, header
+    if not emitted:
+        empty = pl.DataFrame({n: pl.Series([], dtype=pl.String) for n in pf.schema_arrow.names})
+        yield frame_from_table(empty, line), size, header
+
+
+# --- one file ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    con: duckdb.DuckDBPyConnection
+    paths: DataPaths
+    key: bytes
+    refs: References
+    chunk_bytes: int
+    on_progress: Callable[[int], None] | None
+
+
+class _FileLoad:
+    """Loads one file inside the current transaction; counts what it does."""
+
+    def __init__(self, ctx: _Context, path: Path, spec: SourceSpec, sha: str, start: datetime):
+        from expectations.contract import load_contract
+        from transforms.raw.lines import Provenance
+
+        self.ctx = ctx
+        self.path = path
+        self.spec = spec
+        self.sha = sha
+        self.start = start
+        self.prov = Provenance(ingestion_id=sha, fichier=path.name, source=spec.source)
+        contract = load_contract(spec.table)
+        self.columns = [(c.name, c.type) for c in contract.columns]
+        self.read = 0
+        self.accepted = 0
+        self.quarantined = 0
+        self.rules: Counter[str] = Counter()
+        self.identities: list[pl.DataFrame] = []
+        self.lake_tmp: Path | None = None
+        self.lake_final: Path | None = None
+        self.writer = None
+        self.encoding: str | None = None
+        self.timings: Counter[str] = Counter()
+
+    # quarantine of whole files ----------------------------------------------------------
+    def reject_all(self, rule: str, detail: str) -> None:
+        """Quarantine every record of the file with ``rule`` (texts decoded leniently)."""
+        from transforms.raw.lines import file_level_rejection
+        from transforms.raw.parsing import split_fields
+
+        if self.path.name.lower().endswith(".parquet"):
+            for fields, _, _ in _parquet_chunks(self.path):
+                self._quarantine(file_level_rejection(fields, rule, detail, self.prov))
+            return
+        reader = _CsvReader(self.path, self.ctx.chunk_bytes, decode="replace")
+        for records, _ in reader.chunks():
+            names = _unique_names(reader.header or [])
+            fields = split_fields(records, names) if names else records
+            self._quarantine(file_level_rejection(fields, rule, detail, self.prov))
+
+    def _quarantine(self, rows: pl.DataFrame) -> None:
+        self.read += rows.height
+        self.quarantined += rows.height
+        for regles in rows["regles"].to_list():
+            self.rules.update(regles)
+        _insert(self.ctx.con, "quarantaine", rows, ts=self.start)
+
+    # normal load -------------------------------------------------------------------------
+    def load(self, decode: str) -> None:
+        """Stream, check and load every chunk. Raises _HeaderRejected on a bad header."""
+        from transforms.raw.parsing import map_header, split_fields
+
+        if self.path.name.lower().endswith(".parquet"):
+            self.encoding = "Parquet"
+            for fields, nbytes, header in _parquet_chunks(self.path):
+                self._check_header(header, map_header)
+                self._chunk(fields, header)
+                self._progress(nbytes)
+            return
+        reader = _CsvReader(self.path, self.ctx.chunk_bytes, decode=decode)
+        names: list[str] | None = None
+        for records, nbytes in reader.chunks():
+            self.encoding = reader.encoding
+            if names is None:
+                self._check_header(reader.header or [], map_header)
+                names = _unique_names(reader.header or [])
+            t0 = time.perf_counter()
+            fields = split_fields(records, names)
+            self.timings["lecture"] += time.perf_counter() - t0
+            self._chunk(fields, names)
+            self._progress(nbytes)
+
+    def _progress(self, nbytes: int) -> None:
+        if self.ctx.on_progress is not None:
+            self.ctx.on_progress(nbytes)
+
+    def _check_header(self, header: list[str], map_header) -> None:
+        if getattr(self, "_header_ok", False):
+            return
+        hmap = map_header(header, self.spec)
+        if not header or header == [""]:
+            raise _HeaderRejected("en-tête absent (fichier vide)")
+        if not hmap.ok:
+            raise _HeaderRejected(hmap.problem())
+        self.extras = [n for n in _unique_names(header) if n not in set(self.spec.names)]
+        self._header_ok = True
+
+    def _chunk(self, fields: pl.DataFrame, names: list[str]) -> None:
+        import polars as pl
+
+        from transforms.raw.lines import split_chunk
+        from transforms.raw.rules import check_records, v
+
+        t0 = time.perf_counter()
+        checked = check_records(fields, self.spec, self.ctx.refs, len(names))
+        t1 = time.perf_counter()
+        keys = checked.filter(~pl.col("rejete")).select(
+            pl.col(v(k)).alias(k) for k in self.spec.key
+        )
+        existing = self._existing_keys(keys)
+        t2 = time.perf_counter()
+        result = split_chunk(
+            checked,
+            existing,
+            spec=self.spec,
+            refs=self.ctx.refs,
+            n_fields=len(names),
+            columns=self.columns,
+            extras=self.extras,
+            key=self.ctx.key,
+            prov=self.prov,
+        )
+        t3 = time.perf_counter()
+        _insert(self.ctx.con, self.spec.table, result.accepted)
+        _insert(self.ctx.con, "quarantaine", result.quarantined, ts=self.start)
+        t4 = time.perf_counter()
+        self._write_lake(result.lake)
+        t5 = time.perf_counter()
+        self.timings["regles"] += t1 - t0
+        self.timings["doublons"] += t2 - t1
+        self.timings["pseudonymisation_et_sorties"] += t3 - t2
+        self.timings["insertion_duckdb"] += t4 - t3
+        self.timings["ecriture_parquet"] += t5 - t4
+        self.identities.append(result.identities)
+        self.read += fields.height
+        self.accepted += result.accepted.height
+        self.quarantined += result.quarantined.height
+        for regles in result.quarantined["regles"].to_list():
+            self.rules.update(regles)
+
+    def _existing_keys(self, keys: pl.DataFrame) -> pl.DataFrame:
+        import polars as pl
+
+        con = self.ctx.con
+        if keys.height == 0:
+            return keys.clear()
+        con.register("_cles", keys.unique().to_arrow())
+        try:
+            found = con.sql(_sql(f"cles_existantes_{self.spec.table}")).to_arrow_table()
+        finally:
+            con.unregister("_cles")
+        out = pl.from_arrow(found)
+        return out.cast(keys.schema) if out.height else keys.clear()
+
+    def _write_lake(self, lake: pl.DataFrame) -> None:
+        import pyarrow.parquet as pq
+
+        table = lake.to_arrow()
+        if self.writer is None:
+            folder = self.ctx.paths.lake / "raw" / self.spec.source
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = self.path.name.split(".")[0]
+            self.lake_final = folder / f"{stem}__{self.sha[:16]}.parquet"
+            self.lake_tmp = folder / f".{self.lake_final.name}.tmp"
+            self.writer = pq.ParquetWriter(self.lake_tmp, table.schema, compression="zstd")
+        self.writer.write_table(table.cast(self.writer.schema))
+
+    def finish_lake(self) -> None:
+        """Close the lake file and move it in place (before the commit: see module doc)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            self.lake_tmp.replace(self.lake_final)
+
+    def abort_lake(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        if self.lake_tmp is not None and self.lake_tmp.exists():
+            self.lake_tmp.unlink()
+
+    def store_identities(self, ident_con: duckdb.DuckDBPyConnection) -> None:
+        import polars as pl
+
+        frames = [f for f in self.identities if f.height]
+        if not frames:
+            return
+        ids = pl.concat(frames).unique("assure_id")
+        ident_con.register("_identites", ids.to_arrow())
+        try:
+            ident_con.execute(_sql("identites_nouvelles"))
+        finally:
+            ident_con.unregister("_identites")
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    """Header names usable as columns: empty names become COLONNE_<n>."""
+    return [n if n else f"COLONNE_{i + 1}" for i, n in enumerate(header)]
+
+
+def _record(con, load: _FileLoad, path: Path, size: int, statut: str, motif: str | None) -> None:
+    con.execute(
+        _sql("ingestion_enregistree"),
+        {
+            "ingestion_id": load.sha,
+            "fichier": path.name,
+            "chemin": str(path.resolve()),
+            "source": load.spec.source,
+            "taille_octets": size,
+            "encodage": load.encoding,
+            "lignes_lues": load.read,
+            "lignes_acceptees": load.accepted,
+            "lignes_quarantaine": load.quarantined,
+            "statut": statut,
+            "motif": motif,
+            "debut": load.start,
+            "fin": datetime.now(),
+        },
+    )
+
+
+def _ingest_file(
+    ctx: _Context, ident_con, path: Path, spec: SourceSpec
+) -> tuple[FileResult, Counter[str]]:
+    """Load one file in one transaction; never raises for bad input."""
+    import gzip
+    import zlib
+
+    import duckdb
+    import pyarrow as pa
+
+    from transforms.raw.dialect import EncodingError, RestartAsCp1252
+
+    t0 = time.perf_counter()
+    result = FileResult(path.name, str(path), spec.source, INTROUVABLE)
+    try:
+        sha, size = _sha256(path)
+    except OSError as exc:
+        result.motif = f"fichier illisible : {exc.strerror or exc}"
+        return result, Counter()
+    result.ingestion_id, result.taille_octets = sha, size
+    known = ctx.con.execute(_sql("ingestion_connue"), {"sha256": sha}).fetchone()
+    if known is not None:
+        result.statut = DEJA_INGERE
+        result.motif = (
+            f"mêmes octets que {known[0]}, déjà ingéré le {known[2]:%d/%m/%Y %H:%M} "
+            f"(statut {known[1]}) : rien à faire"
+        )
+        if ctx.on_progress is not None:
+            ctx.on_progress(size)
+        return result, Counter()
+
+    start = datetime.now()
+    statut, motif = OK, None
+    decode = "detect"
+    load = _FileLoad(ctx, path, spec, sha, start)
+    while True:
+        ctx.con.begin()
+        try:
+            try:
+                load.load(decode)
+            except RestartAsCp1252:
+                raise
+            except EncodingError as exc:
+                ctx.con.rollback()
+                ctx.con.begin()
+                load.abort_lake()
+                load = _FileLoad(ctx, path, spec, sha, start)
+                statut, motif = REJETE, f"encodage : {exc}"
+                load.reject_all("encodage", str(exc))
+            except _HeaderRejected as exc:
+                ctx.con.rollback()
+                ctx.con.begin()
+                load.abort_lake()
+                enc = load.encoding
+                load = _FileLoad(ctx, path, spec, sha, start)
+                load.encoding = enc
+                statut, motif = REJETE, f"entete : {exc}"
+                load.reject_all("entete", str(exc))
+            load.store_identities(ident_con)
+            load.finish_lake()
+            _record(ctx.con, load, path, size, statut, motif)
+            ctx.con.commit()
+            break
+        except RestartAsCp1252:
+            ctx.con.rollback()
+            load.abort_lake()
+            log.info(
+                "%s : UTF-8 invalide après du texte non ASCII, relu en Windows-1252", path.name
+            )
+            load = _FileLoad(ctx, path, spec, sha, start)
+            decode = "cp1252"
+        except (gzip.BadGzipFile, EOFError, zlib.error, pa.ArrowException, OSError) as exc:
+            ctx.con.rollback()
+            load.abort_lake()
+            load = _FileLoad(ctx, path, spec, sha, start)
+            statut, motif = REJETE, f"fichier illisible : {type(exc).__name__} : {exc}"
+            ctx.con.begin()
+            _record(ctx.con, load, path, size, statut, motif)
+            ctx.con.commit()
+            break
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                ctx.con.rollback()
+            load.abort_lake()
+            raise
+
+    result.statut, result.motif = statut, motif
+    result.encodage = load.encoding
+    result.lignes_lues, result.lignes_acceptees = load.read, load.accepted
+    result.lignes_quarantaine = load.quarantined
+    result.regles = dict(sorted(load.rules.items()))
+    result.duree_s = round(time.perf_counter() - t0, 3)
+    return result, load.timings
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def ingest_paths(
+    paths: DataPaths,
+    inputs: list[Path],
+    key: bytes,
+    *,
+    references: References | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    on_progress: Callable[[int], None] | None = None,
+    timings: Counter[str] | None = None,
+) -> IngestSummary:
+    """Ingest files and folders into ``paths``: lake, warehouse, quarantine, identities.
+
+    Files are taken in extraction-date order; a file already ingested (same sha256) is a
+    no-op. ``key`` is the pseudonymisation key (``pseudo_key()``; ``ru demo`` passes the demo
+    key). ``timings`` (optional) receives seconds per stage, for the benchmark.
+    """
+    from flows.warehouse import identity_store, warehouse
+
+    t0 = time.perf_counter()
+    paths.ensure()
+    refs = references or load_references()
+    todo, skipped = discover(inputs)
+    results: list[FileResult] = list(skipped)
+    for s in skipped:
+        log.warning("%s : %s", s.fichier, s.motif)
+    with warehouse(paths) as con, identity_store(paths) as ident_con:
+        ensure_tables(con)
+        ident_con.execute(_sql("identite_ddl"))
+        ctx = _Context(con, paths, key, refs, chunk_bytes, on_progress)
+        for path, spec in todo:
+            res, file_timings = _ingest_file(ctx, ident_con, path, spec)
+            if timings is not None:
+                timings.update(file_timings)
+            _log_result(res)
+            results.append(res)
+    return IngestSummary(results, duree_s=time.perf_counter() - t0)
+
+
+def _log_result(r: FileResult) -> None:
+    if r.statut == DEJA_INGERE:
+        log.info("%s : %s", r.fichier, r.motif)
+    elif r.statut == OK:
+        log.info(
+            "%s : %d ligne(s) lue(s), %d acceptée(s), %d en quarantaine",
+            r.fichier,
+            r.lignes_lues,
+            r.lignes_acceptees,
+            r.lignes_quarantaine,
+        )
+    else:
+        log.warning(
+            "%s : fichier %s (%s) ; %d ligne(s) en quarantaine",
+            r.fichier,
+            r.statut,
+            r.motif,
+            r.lignes_quarantaine,
+        )
+
+
+def check_ingested(paths: DataPaths, summary: IngestSummary) -> list:
+    """Data checks of the rows this run loaded (``flows.checks``), per table.
+
+    Raises ``flows.checks.ChecksFailed`` on a ``fail``-level breach.
+    """
+    from flows import checks
+    from flows.warehouse import warehouse
+
+    reports = []
+    tables = {"ij_paiements": "lignes_ij", "actions": "actions"}
+    with warehouse(paths) as con:
+        for source, ids in summary.new_ingestions.items():
+            reports.append(
+                checks.check_table(
+                    con,
+                    tables[source],
+                    paths,
+                    where="ingestion_id in (select unnest($ids))",
+                    params={"ids": ids},
+                    label=f"ingestion {source}",
+                )
+            )
+    return reports
+
+
+def _print_table(summary: IngestSummary) -> None:
+    from rich.table import Table
+
+    from flows.console import out
+
+    table = Table(title="Ingestion", show_lines=False)
+    for col in ("fichier", "source", "statut", "lues", "acceptées", "quarantaine", "règles"):
+        table.add_column(
+            col, justify="right" if col in ("lues", "acceptées", "quarantaine") else "left"
+        )
+    for f in summary.fichiers:
+        regles = ", ".join(f"{k} {n}" for k, n in f.regles.items()) or (f.motif or "")
+        table.add_row(
+            f.fichier,
+            f.source or "",
+            f.statut,
+            str(f.lignes_lues),
+            str(f.lignes_acceptees),
+            str(f.lignes_quarantaine),
+            regles if f.statut != DEJA_INGERE else (f.motif or ""),
+        )
+    out.print(table)
+    out.print(
+        f"{len(summary.fichiers)} fichier(s), {summary.lignes_lues} ligne(s) lue(s), "
+        f"{summary.lignes_acceptees} acceptée(s), {summary.lignes_quarantaine} en quarantaine "
+        f"({summary.duree_s:.1f} s)"
+    )
+
+
+def ingest(
+    fichiers: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Fichiers (ij_paiements_AAAAMMJJ_*.csv|.csv.gz|.parquet, actions_AAAAMMJJ_*) "
+            "ou dossiers à ingérer.",
+            show_default=False,
+        ),
+    ],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Résumé lisible par une machine sur la sortie standard.")
+    ] = False,
+    data: DataOption = None,
+) -> None:
+    """Ingère des extractions de paiements d'IJ et d'actions (rien ne se perd).
+
+    Chaque ligne lue est acceptée (entrepôt et lac Parquet, NIR pseudonymisé) ou mise en
+    quarantaine avec les règles qu'elle enfreint (voir docs/regles.md) ; un fichier déjà
+    ingéré (mêmes octets) est ignoré. La clé de pseudonymisation est lue dans RU_CLE_PSEUDO.
+
+    Exemple : ru ingest data/arrivee/ --json
+    """
+    from flows.console import progress
+    from flows.warehouse import WarehouseError
+
+    try:
+        key, _ = pseudo_key()
+    except ConfigError as exc:
+        fail(str(exc))
+    paths = resolve_data_dir(data)
+    todo, _ = discover(fichiers)
+    total = 0
+    for p, _spec in todo:
+        with contextlib.suppress(OSError):
+            total += p.stat().st_size
+    try:
+        with progress("Ingestion des fichiers", total=total or None) as step:
+            summary = ingest_paths(paths, fichiers, key, on_progress=step.advance)
+    except (WarehouseError, ConfigError) as exc:
+        fail(str(exc))
+    failure = None
+    if summary.new_ingestions:
+        try:
+            from flows.checks import ChecksFailed
+        except ImportError:
+            ChecksFailed = None
+        if ChecksFailed is not None:
+            try:
+                check_ingested(paths, summary)
+            except ChecksFailed as exc:
+                failure = str(exc)
+    if json_output:
+        payload = summary.as_dict()
+        payload["controles"] = "echec" if failure else "ok"
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        _print_table(summary)
+    if failure:
+        fail(f"contrôles de données en échec après l'ingestion : {failure}")

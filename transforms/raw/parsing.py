@@ -1,0 +1,209 @@
+"""From decoded extract text to a frame of string fields, one row per record.
+
+Grain of the output: one row per record (a line of the file, or several physical lines when
+a quoted field holds a newline), with ``ligne`` = the physical line where the record starts
+(the header is line 1), ``texte`` = the record's original text, ``nb_champs`` = its number
+of fields (``-1`` when its quoting cannot be read) and one string column per header field
+(null when empty). Empty lines carry no data and are not records.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+
+import polars as pl
+
+from transforms.raw.schema import NIR_COLUMNS, SourceSpec
+
+SEP = ";"
+QUOTE = '"'
+UNREADABLE = -1
+
+
+def normalise_name(name: str) -> str:
+    """Header names are case-insensitive: stripped, BOM removed, upper-cased."""
+    return name.replace("\ufeff", "").strip().upper()
+
+
+def parse_header(line: str) -> list[str]:
+    """The normalised column names of a header line (quotes allowed)."""
+    line = line.rstrip("\r\n")
+    row = next(csv.reader([line], delimiter=SEP, quotechar=QUOTE), [])
+    return [normalise_name(n) for n in row]
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """How a file's header maps to its contract.
+
+    ``names``: header names in file order; ``missing``: required contract columns absent;
+    ``duplicates``: names present twice; ``extras``: names the contract does not know.
+    """
+
+    names: tuple[str, ...]
+    missing: tuple[str, ...]
+    duplicates: tuple[str, ...]
+    extras: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.duplicates
+
+    def problem(self) -> str:
+        """French description of what is wrong with the header."""
+        parts = []
+        if self.missing:
+            parts.append("colonne(s) obligatoire(s) absente(s) : " + ", ".join(self.missing))
+        if self.duplicates:
+            parts.append("colonne(s) en double : " + ", ".join(self.duplicates))
+        return " ; ".join(parts)
+
+
+def map_header(names: list[str], spec: SourceSpec) -> HeaderMap:
+    """Check a header against the contract of ``spec``."""
+    known = set(spec.names)
+    seen: set[str] = set()
+    duplicates = []
+    for n in names:
+        if n in seen and n not in duplicates:
+            duplicates.append(n)
+        seen.add(n)
+    missing = [c for c in spec.header_required if c not in seen]
+    if not any(n in seen for n in NIR_COLUMNS):
+        missing.append(" ou ".join(NIR_COLUMNS))
+    extras = [n for n in names if n not in known and n]
+    return HeaderMap(tuple(names), tuple(missing), tuple(duplicates), tuple(extras))
+
+
+def split_records(text: str, first_line: int) -> pl.DataFrame:
+    """Records of a block of text that starts at physical line ``first_line``.
+
+    Output columns: ``ligne`` (Int64), ``texte`` (String, without its line end). A quoted
+    field may span lines: physical lines are merged while a quote is open.
+    """
+    lines = pl.Series("texte", [text], dtype=pl.String).str.split("\n").explode()
+    frame = pl.DataFrame({"texte": lines}).with_row_index("ligne", offset=0)
+    if text.endswith("\n"):
+        frame = frame.head(frame.height - 1)
+    frame = frame.select(
+        (pl.col("ligne").cast(pl.Int64) + first_line).alias("ligne"),
+        pl.col("texte").str.strip_suffix("\r"),
+    )
+    if QUOTE in text:
+        odd = (pl.col("texte").str.count_matches(QUOTE, literal=True) % 2) == 1
+        frame = frame.with_columns(_odd=odd)
+        open_before = ((pl.col("_odd").cast(pl.Int64).cum_sum() - pl.col("_odd")) % 2) == 1
+        frame = frame.with_columns(_cont=open_before)
+        if frame["_cont"].any():
+            frame = (
+                frame.with_columns(_rec=(~pl.col("_cont")).cast(pl.Int64).cum_sum())
+                .group_by("_rec", maintain_order=True)
+                .agg(pl.col("ligne").first(), pl.col("texte").str.join("\n"))
+            )
+        frame = frame.select("ligne", "texte")
+    return frame.filter(pl.col("texte") != "")
+
+
+def _parse_quoted(texte: str, n: int) -> list[tuple[int, str, list[str] | None]]:
+    """Fields of one quoted record, as ``[(line offset, text, fields or None)]``.
+
+    A record merged over several physical lines whose quoting does not read as one row is
+    split back into its physical lines, each read on its own.
+    """
+    try:
+        rows = list(csv.reader([texte], delimiter=SEP, quotechar=QUOTE, strict=True))
+    except csv.Error:
+        rows = []
+    if len(rows) == 1 and (len(rows[0]) == n or "\n" not in texte):
+        return [(0, texte, rows[0])]
+    if "\n" not in texte:
+        return [(0, texte, None)]
+    out: list[tuple[int, str, list[str] | None]] = []
+    for i, line in enumerate(texte.split("\n")):
+        if line == "":
+            continue
+        try:
+            parsed = list(csv.reader([line], delimiter=SEP, quotechar=QUOTE, strict=True))
+        except csv.Error:
+            parsed = []
+        out.append((i, line, parsed[0] if len(parsed) == 1 else None))
+    return out
+
+
+def split_fields(records: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """One string column per header name, from ``records`` (``ligne``, ``texte``).
+
+    Adds ``nb_champs`` (Int32, ``-1`` when quoting cannot be read). Empty fields are null.
+    Lines without quotes are split in Polars; quoted ones with the ``csv`` module.
+    """
+    n = len(names)
+    slots = [f"_f{i}" for i in range(n)]
+    has_quote = pl.col("texte").str.contains(QUOTE, literal=True)
+    plain = records.filter(~has_quote)
+    plain = (
+        plain.with_columns(
+            nb_champs=(pl.col("texte").str.count_matches(SEP, literal=True) + 1).cast(pl.Int32),
+            _s=pl.col("texte").str.split_exact(SEP, n - 1),
+        )
+        .with_columns(pl.col("_s").struct.rename_fields(slots))
+        .unnest("_s")
+    )
+    parts = [plain]
+    quoted = records.filter(has_quote)
+    if quoted.height:
+        rows: dict[str, list] = {"ligne": [], "texte": [], "nb_champs": []}
+        cells: list[list[str | None]] = [[] for _ in range(n)]
+        for ligne, texte in quoted.iter_rows():
+            for offset, text, fields in _parse_quoted(texte, n):
+                rows["ligne"].append(ligne + offset)
+                rows["texte"].append(text)
+                rows["nb_champs"].append(UNREADABLE if fields is None else len(fields))
+                values = fields or []
+                for i in range(n):
+                    cells[i].append(values[i] if i < len(values) else None)
+        extra = pl.DataFrame(
+            {
+                "ligne": pl.Series(rows["ligne"], dtype=pl.Int64),
+                "texte": pl.Series(rows["texte"], dtype=pl.String),
+                "nb_champs": pl.Series(rows["nb_champs"], dtype=pl.Int32),
+                **{slot: pl.Series(cells[i], dtype=pl.String) for i, slot in enumerate(slots)},
+            }
+        )
+        parts.append(extra)
+        out = pl.concat(parts, how="vertical").sort("ligne")
+    else:
+        out = plain
+    empty_to_null = [
+        pl.when(pl.col(slot) != "").then(pl.col(slot)).alias(name)
+        for slot, name in zip(slots, names, strict=True)
+    ]
+    return out.select("ligne", "texte", "nb_champs", *empty_to_null)
+
+
+def frame_from_table(table: pl.DataFrame, first_line: int) -> pl.DataFrame:
+    """Records from a Parquet batch (native types), shaped like :func:`split_fields`.
+
+    Column names are normalised; every value becomes its text (dates ISO ``AAAA-MM-JJ``,
+    decimals with a point); ``ligne`` counts rows as if a header were line 1; ``texte`` is
+    the row's values joined with ``;``.
+    """
+    renamed = table.rename({c: normalise_name(c) for c in table.columns})
+    as_text = []
+    for name, dtype in renamed.schema.items():
+        col = pl.col(name)
+        if dtype.is_float():
+            col = col.round(6)
+        elif isinstance(dtype, pl.Datetime):
+            col = col.dt.date()
+        as_text.append(col.cast(pl.String).alias(name))
+    out = renamed.select(as_text)
+    texte = pl.concat_str([pl.col(c).fill_null("") for c in out.columns], separator=SEP)
+    return out.with_columns(
+        pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in out.columns
+    ).select(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("ligne"),
+        texte.alias("texte"),
+        pl.lit(len(out.columns), dtype=pl.Int32).alias("nb_champs"),
+        *out.columns,
+    )

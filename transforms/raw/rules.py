@@ -1,0 +1,436 @@
+"""The quarantine rules of ``docs/regles.md`` as Polars expressions.
+
+Input grain: one row per record (see :mod:`transforms.raw.parsing`) with one String column
+per contract column. :func:`check_records` adds the typed values (``_v_<COL>``), one
+Boolean column per rule (``r_<rule>``, never null) and ``rejete``. A value that fails to
+parse gets ``format_invalide`` / ``date_invalide`` and the rules that depend on it are not
+evaluated (its typed value is null); ``nombre_champs`` stops every other rule.
+:func:`flag_doublons` adds ``doublon``; :func:`rejection_details` builds, for rejected rows,
+the list of rules and the French detail message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from transforms.raw.schema import Kind, References, SourceSpec
+
+MIN_DATE = dt.date(2000, 1, 1)
+MAX_PERIOD_DAYS = 31
+MONTANT_TOLERANCE_CENTS = 100
+PRU_MAX_CENTS = 25_000
+PRESCRIPTION_MAX = "3y"
+
+_INT_RE = r"^[+-]?[0-9]{1,10}$"
+_DEC_RE = r"^[+-]?[0-9]{1,10}([.,][0-9]{1,2})?$"
+_DATE_RE = r"^([0-9]{2}/[0-9]{2}/[0-9]{4}|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+# 13 characters (sex, year, month, département incl. 2A/2B, commune, order) + 2-digit key.
+NIR_RE = r"^[12][0-9]{2}(0[1-9]|1[0-2]|[2-9][0-9])(2A|2B|[0-9]{2})[0-9]{6}[0-9]{2}$"
+
+
+def v(name: str) -> str:
+    """Name of the typed value column of input column ``name``."""
+    return f"_v_{name}"
+
+
+def rule_col(rule: str) -> str:
+    return f"r_{rule}"
+
+
+def _raw(name: str) -> pl.Expr:
+    return pl.col(name)
+
+
+def _typed(spec: SourceSpec) -> list[pl.Expr]:
+    """Typed values (null when missing or unreadable) and per-column format flags.
+
+    For each column: ``_v_<COL>`` (Int64 / Date / String; decimals as Int64 cents),
+    ``_f_<COL>`` (format_invalide) or ``_d_<COL>`` (date_invalide).
+    """
+    exprs: list[pl.Expr] = []
+    for c in spec.columns:
+        raw = _raw(c.name)
+        present = raw.is_not_null()
+        if c.kind is Kind.INT:
+            value = pl.when(raw.str.contains(_INT_RE)).then(raw.cast(pl.Int64, strict=False))
+            ok = value.is_not_null()
+            if c.int_min is not None:
+                ok = ok & value.is_between(c.int_min, c.int_max)
+            exprs.append((present & ~ok).alias(f"_f_{c.name}"))
+            exprs.append(pl.when(ok).then(value).alias(v(c.name)))
+        elif c.kind is Kind.DEC:
+            ok = raw.str.contains(_DEC_RE)
+            norm = raw.str.replace(",", ".", literal=True)
+            cents = (norm.cast(pl.Float64, strict=False) * 100).round(0).cast(pl.Int64)
+            exprs.append((present & ~ok.fill_null(False)).alias(f"_f_{c.name}"))
+            exprs.append(pl.when(ok).then(cents).alias(v(c.name)))
+        elif c.kind is Kind.DATE:
+            iso = (
+                pl.when(raw.str.contains("/", literal=True))
+                .then(
+                    pl.concat_str(
+                        raw.str.slice(6, 4), raw.str.slice(3, 2), raw.str.slice(0, 2), separator="-"
+                    )
+                )
+                .otherwise(raw)
+            )
+            value = pl.when(raw.str.contains(_DATE_RE)).then(
+                iso.str.to_date("%Y-%m-%d", strict=False)
+            )
+            exprs.append((present & value.is_null()).alias(f"_d_{c.name}"))
+            exprs.append(value.alias(v(c.name)))
+        elif c.kind is Kind.STR:
+            n = raw.str.len_chars()
+            bad = pl.lit(False)
+            if c.max_len is not None:
+                bad = bad | (n > c.max_len)
+            if c.exact_len is not None:
+                bad = bad | (n != c.exact_len)
+            if c.regex is not None:
+                bad = bad | ~raw.str.contains(c.regex)
+            bad = (present & bad).fill_null(False)
+            exprs.append(bad.alias(f"_f_{c.name}"))
+            exprs.append(pl.when(~bad).then(raw).alias(v(c.name)))
+        else:  # NIR: its own rules
+            exprs.append(raw.alias(v(c.name)))
+    return exprs
+
+
+def _codes_expr(spec: SourceSpec, refs: References) -> list[tuple[str, pl.Expr]]:
+    out = []
+    for c in spec.columns:
+        codes = (
+            c.codes
+            if c.codes is not None
+            else (getattr(refs, c.reference) if c.reference else None)
+        )
+        if codes is None:
+            continue
+        values = sorted(codes)
+        out.append((c.name, pl.col(v(c.name)).is_not_null() & ~pl.col(v(c.name)).is_in(values)))
+    return out
+
+
+def _nir_parts() -> dict[str, pl.Expr]:
+    nir = pl.col(v("BEN_NIR"))
+    fmt_ok = nir.str.contains(NIR_RE).fill_null(False)
+    dept = nir.str.slice(5, 2)
+    digits13 = (
+        pl.when(dept == "2A")
+        .then(pl.concat_str(nir.str.slice(0, 5), pl.lit("19"), nir.str.slice(7, 6)))
+        .when(dept == "2B")
+        .then(pl.concat_str(nir.str.slice(0, 5), pl.lit("18"), nir.str.slice(7, 6)))
+        .otherwise(nir.str.slice(0, 13))
+    )
+    expected = 97 - digits13.cast(pl.Int64, strict=False) % 97
+    given = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
+    return {
+        "fmt_ok": fmt_ok,
+        "expected_key": expected,
+        "given_key": given,
+        "sex": nir.str.slice(0, 1).cast(pl.Int64, strict=False),
+        "year": nir.str.slice(1, 2).cast(pl.Int64, strict=False),
+    }
+
+
+def _flags(spec: SourceSpec, refs: References, n_fields: int) -> dict[str, pl.Expr]:
+    """One Boolean expression per rule (before ``doublon``), over the typed frame."""
+    names = set(spec.names)
+    bad_count = pl.col("nb_champs") != n_fields
+    f: dict[str, pl.Expr] = {"nombre_champs": bad_count}
+
+    req = [c.name for c in spec.columns if c.required]
+    f["champ_obligatoire"] = pl.any_horizontal([_raw(c).is_null() for c in req])
+    f["format_invalide"] = pl.any_horizontal(
+        [pl.col(f"_f_{c.name}") for c in spec.columns if c.kind in (Kind.INT, Kind.DEC, Kind.STR)]
+    )
+    dates = [c for c in spec.columns if c.kind is Kind.DATE]
+    f["date_invalide"] = pl.any_horizontal([pl.col(f"_d_{c.name}") for c in dates])
+    flx = pl.col(v("FLX_DIS_DTD"))
+    f["date_hors_plage"] = pl.any_horizontal(
+        [
+            (pl.col(v(c.name)) < MIN_DATE) | (pl.col(v(c.name)) > flx)
+            for c in dates
+            if c.date_in_range
+        ]
+    )
+    nir, psa = _raw("BEN_NIR"), _raw("BEN_NIR_PSA")
+    f["nir_exclusif"] = nir.is_null() == psa.is_null()
+    p = _nir_parts()
+    f["nir_format"] = nir.is_not_null() & ~p["fmt_ok"]
+    f["nir_cle"] = p["fmt_ok"] & (p["given_key"] != p["expected_key"])
+    if "nir_sexe" in spec.rules:
+        sex = pl.col(v("BEN_SEX_COD"))
+        f["nir_sexe"] = p["fmt_ok"] & sex.is_in([1, 2]) & (p["sex"] != sex)
+        f["nir_annee"] = p["fmt_ok"] & (p["year"] != pl.col(v("BEN_NAI_ANN")) % 100)
+    if "fin_prescrite" in spec.rules:
+        pre, fin = pl.col(v("PRE_PRE_DTD")), pl.col(v("PRE_FIN_DTE"))
+        f["fin_prescrite"] = (fin < pre) | (fin > pre.dt.offset_by(PRESCRIPTION_MAX))
+        dtd, dtf = pl.col(v("EXE_SOI_DTD")), pl.col(v("EXE_SOI_DTF"))
+        days = (dtf - dtd).dt.total_days()
+        nbr, qte = pl.col(v("PRS_ACT_NBR")), pl.col(v("PRS_ACT_QTE"))
+        pru, mnt = pl.col(v("BSE_REM_PRU")), pl.col(v("BSE_REM_MNT"))
+        f["periode_ordre"] = dtd > dtf
+        f["periode_duree"] = days >= MAX_PERIOD_DAYS
+        f["debut_arret_ordre"] = pl.col(v("ARR_DEB_DTE")) > dtd
+        f["quantite_periode"] = (nbr > 0) & (qte != days + 1)
+        f["denombrement_quantite"] = nbr.abs() > qte
+        f["signe_montant"] = ((nbr > 0) & (mnt < 0)) | ((nbr < 0) & (mnt > 0))
+        f["montant_coherent"] = (nbr != 0) & (
+            (mnt.abs() - qte * pru).abs() > MONTANT_TOLERANCE_CENTS
+        )
+        f["prix_unitaire"] = (pru < 0) | (pru > PRU_MAX_CENTS)
+    codes = _codes_expr(spec, refs)
+    f["code_inconnu"] = pl.any_horizontal([e for _, e in codes])
+    org = pl.col(v("ORG_AFF_COD"))
+    f["organisme_inconnu"] = org.is_not_null() & ~org.is_in(sorted(refs.organismes))
+    if "ELSM" in names:
+        elsm = pl.col(v("ELSM"))
+        f["elsm_inconnu"] = elsm.is_not_null() & ~elsm.is_in(sorted(refs.elsm))
+    return {
+        name: (e.fill_null(False) & ~bad_count) if name != "nombre_champs" else e
+        for name, e in f.items()
+    }
+
+
+def ensure_columns(records: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
+    """Add the contract columns absent from the header, as null strings."""
+    missing = [c.name for c in spec.columns if c.name not in records.columns]
+    if not missing:
+        return records
+    return records.with_columns(pl.lit(None, dtype=pl.String).alias(m) for m in missing)
+
+
+def check_records(
+    records: pl.DataFrame, spec: SourceSpec, refs: References, n_fields: int
+) -> pl.DataFrame:
+    """Typed values and rule flags for each record.
+
+    Adds ``_v_<COL>`` (typed value), ``_f_<COL>``/``_d_<COL>`` (per-column format / date
+    flags), ``r_<rule>`` for every rule but ``encodage``, ``entete`` and ``doublon``, and
+    ``rejete`` (some rule broken).
+    """
+    frame = ensure_columns(records, spec).with_columns(_typed(spec))
+    flags = _flags(spec, refs, n_fields)
+    frame = frame.with_columns(e.alias(rule_col(name)) for name, e in flags.items())
+    return frame.with_columns(rejete=pl.any_horizontal([pl.col(rule_col(name)) for name in flags]))
+
+
+def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFrame) -> pl.DataFrame:
+    """Add ``r_doublon`` and update ``rejete``.
+
+    ``existing``: keys (typed: strings and a Date) already accepted in the warehouse. A record
+    is a doublon when its key is there, or when an earlier record of ``checked`` (smaller
+    ``ligne``) with the same key is accepted. The first clean record of a key is accepted.
+    """
+    keys = [v(k) for k in spec.key]
+    existing = existing.rename({k: v(k) for k in spec.key}).with_columns(_known=pl.lit(True))
+    frame = checked.join(existing.unique(keys), on=keys, how="left", nulls_equal=False)
+    known = pl.col("_known").fill_null(False)
+    has_key = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
+    first_clean = (
+        frame.filter(~pl.col("rejete") & ~known)
+        .group_by(keys)
+        .agg(pl.col("ligne").min().alias("_first"))
+    )
+    frame = frame.join(first_clean, on=keys, how="left", nulls_equal=False)
+    doublon = has_key & (
+        known | (pl.col("_first").is_not_null() & (pl.col("ligne") > pl.col("_first")))
+    )
+    return (
+        frame.with_columns(r_doublon=doublon.fill_null(False) & ~pl.col("r_nombre_champs"))
+        .with_columns(rejete=pl.col("rejete") | pl.col("r_doublon"))
+        .drop("_known", "_first")
+        .sort("ligne")
+    )
+
+
+def _fr_date(expr: pl.Expr) -> pl.Expr:
+    return expr.dt.strftime("%d/%m/%Y")
+
+
+def _join(parts: list[pl.Expr], sep: str = ", ") -> pl.Expr:
+    return pl.concat_list(parts).list.drop_nulls().list.join(sep)
+
+
+def _format_messages(spec: SourceSpec) -> pl.Expr:
+    parts = []
+    for c in spec.columns:
+        bad = pl.col(f"_f_{c.name}") if c.kind is not Kind.NIR and c.kind is not Kind.DATE else None
+        if bad is None:
+            continue
+        raw = _raw(c.name)
+        if c.kind is Kind.INT:
+            what = (
+                f"entier entre {c.int_min} et {c.int_max} attendu"
+                if c.int_min is not None and c.int_max is not None and c.int_max < 10_000
+                else "entier attendu"
+            )
+        elif c.kind is Kind.DEC:
+            what = "décimal attendu (au plus 2 décimales)"
+        elif c.exact_len is not None:
+            what = f"{c.exact_len} caractères attendus"
+        elif c.max_len is not None:
+            what = f"{c.max_len} caractères au plus"
+        else:
+            what = c.format_label or "format attendu non respecté"
+        parts.append(pl.when(bad).then(pl.format(f"{c.name} : « {{}} » ({what})", raw)))
+    return _join(parts, " ; ")
+
+
+def _messages(spec: SourceSpec, refs: References, n_fields: int) -> dict[str, pl.Expr]:
+    """French detail message of each rule, for rows where it is broken (no clear NIR)."""
+    m: dict[str, pl.Expr] = {}
+    nb = pl.col("nb_champs")
+    m["nombre_champs"] = (
+        pl.when(nb < 0)
+        .then(pl.lit("guillemets non fermés ou mal placés : champs illisibles"))
+        .otherwise(pl.format(f"{{}} champ(s) au lieu de {n_fields}", nb))
+    )
+    req = [c.name for c in spec.columns if c.required]
+    m["champ_obligatoire"] = pl.format(
+        "champ obligatoire vide : {}",
+        _join([pl.when(_raw(c).is_null()).then(pl.lit(c)) for c in req]),
+    )
+    m["format_invalide"] = _format_messages(spec)
+    dates = [c for c in spec.columns if c.kind is Kind.DATE]
+    m["date_invalide"] = _join(
+        [
+            pl.when(pl.col(f"_d_{c.name}")).then(
+                pl.format(
+                    f"{c.name} : « {{}} » n'est pas une date (JJ/MM/AAAA ou AAAA-MM-JJ)",
+                    _raw(c.name),
+                )
+            )
+            for c in dates
+        ],
+        " ; ",
+    )
+    flx = pl.col(v("FLX_DIS_DTD"))
+    m["date_hors_plage"] = _join(
+        [
+            pl.when(pl.col(v(c.name)) < MIN_DATE)
+            .then(pl.format(f"{c.name} : {{}} avant le 01/01/2000", _fr_date(pl.col(v(c.name)))))
+            .when(pl.col(v(c.name)) > flx)
+            .then(
+                pl.format(
+                    f"{c.name} : {{}} après FLX_DIS_DTD {{}}",
+                    _fr_date(pl.col(v(c.name))),
+                    _fr_date(flx),
+                )
+            )
+            for c in dates
+            if c.date_in_range
+        ],
+        " ; ",
+    )
+    m["nir_exclusif"] = (
+        pl.when(_raw("BEN_NIR").is_null())
+        .then(pl.lit("ni BEN_NIR ni BEN_NIR_PSA"))
+        .otherwise(pl.lit("BEN_NIR et BEN_NIR_PSA tous deux renseignés"))
+    )
+    m["nir_format"] = pl.format(
+        "BEN_NIR : forme invalide ({} caractères ; 13 caractères et une clé de 2 chiffres attendus)",
+        _raw("BEN_NIR").str.len_chars(),
+    )
+    p = _nir_parts()
+    m["nir_cle"] = pl.format(
+        "BEN_NIR : clé {} attendue {}",
+        _raw("BEN_NIR").str.slice(13, 2),
+        p["expected_key"].cast(pl.String).str.zfill(2),
+    )
+    if "nir_sexe" in spec.rules:
+        m["nir_sexe"] = pl.format(
+            "BEN_NIR : sexe {} mais BEN_SEX_COD {}", p["sex"], _raw("BEN_SEX_COD")
+        )
+        m["nir_annee"] = pl.format(
+            "BEN_NIR : année {} mais BEN_NAI_ANN {}",
+            _raw("BEN_NIR").str.slice(1, 2),
+            _raw("BEN_NAI_ANN"),
+        )
+    if "fin_prescrite" in spec.rules:
+        pre, fin = pl.col(v("PRE_PRE_DTD")), pl.col(v("PRE_FIN_DTE"))
+        m["fin_prescrite"] = (
+            pl.when(fin < pre)
+            .then(pl.format("PRE_FIN_DTE {} avant PRE_PRE_DTD {}", _fr_date(fin), _fr_date(pre)))
+            .otherwise(
+                pl.format(
+                    "PRE_FIN_DTE {} plus de 3 ans après PRE_PRE_DTD {}",
+                    _fr_date(fin),
+                    _fr_date(pre),
+                )
+            )
+        )
+        dtd, dtf = pl.col(v("EXE_SOI_DTD")), pl.col(v("EXE_SOI_DTF"))
+        days = (dtf - dtd).dt.total_days() + 1
+        m["periode_ordre"] = pl.format(
+            "EXE_SOI_DTD {} après EXE_SOI_DTF {}", _fr_date(dtd), _fr_date(dtf)
+        )
+        m["periode_duree"] = pl.format(f"période de {{}} jours ({MAX_PERIOD_DAYS} au plus)", days)
+        m["debut_arret_ordre"] = pl.format(
+            "ARR_DEB_DTE {} après EXE_SOI_DTD {}",
+            _fr_date(pl.col(v("ARR_DEB_DTE"))),
+            _fr_date(dtd),
+        )
+        m["quantite_periode"] = pl.format(
+            "PRS_ACT_QTE {} pour une période de {} jours", _raw("PRS_ACT_QTE"), days
+        )
+        m["denombrement_quantite"] = pl.format(
+            "|PRS_ACT_NBR| {} supérieur à PRS_ACT_QTE {}", _raw("PRS_ACT_NBR"), _raw("PRS_ACT_QTE")
+        )
+        m["signe_montant"] = pl.format(
+            "BSE_REM_MNT {} de signe contraire à PRS_ACT_NBR {}",
+            _raw("BSE_REM_MNT"),
+            _raw("PRS_ACT_NBR"),
+        )
+        expected = pl.col(v("PRS_ACT_QTE")) * pl.col(v("BSE_REM_PRU"))
+        m["montant_coherent"] = pl.format(
+            "|BSE_REM_MNT| {} loin de PRS_ACT_QTE × BSE_REM_PRU = {} (écart de plus d'1 €)",
+            _raw("BSE_REM_MNT"),
+            (expected.cast(pl.Float64) / 100)
+            .round(2)
+            .cast(pl.String)
+            .str.replace(".", ",", literal=True),
+        )
+        m["prix_unitaire"] = pl.format("BSE_REM_PRU {} hors de [0 ; 250]", _raw("BSE_REM_PRU"))
+    codes = _codes_expr(spec, refs)
+    m["code_inconnu"] = _join(
+        [
+            pl.when(e).then(pl.format(f"{name} : valeur « {{}} » hors liste", _raw(name)))
+            for name, e in codes
+        ],
+        " ; ",
+    )
+    m["organisme_inconnu"] = pl.format(
+        "ORG_AFF_COD {} absent du référentiel des organismes (elsm.csv)", _raw("ORG_AFF_COD")
+    )
+    if "elsm_inconnu" in spec.rules:
+        m["elsm_inconnu"] = pl.format(
+            "ELSM {} absent du référentiel des ELSM (elsm.csv)", _raw("ELSM")
+        )
+    key = ", ".join(spec.key)
+    m["doublon"] = pl.lit(f"même ({key}) qu'une ligne déjà acceptée")
+    return m
+
+
+def rejection_details(
+    rejected: pl.DataFrame, spec: SourceSpec, refs: References, n_fields: int
+) -> pl.DataFrame:
+    """For rejected rows: ``regles`` (List[String], in the order of docs/regles.md) and
+    ``details`` (French, one clause per rule: « règle : message »)."""
+    messages = _messages(spec, refs, n_fields)
+    rules = [r for r in spec.rules if rule_col(r) in rejected.columns]
+    return rejected.with_columns(
+        regles=pl.concat_list(
+            [pl.when(pl.col(rule_col(r))).then(pl.lit(r)) for r in rules]
+        ).list.drop_nulls(),
+        details=_join(
+            [
+                pl.when(pl.col(rule_col(r))).then(pl.format(f"{r} : {{}}", messages[r]))
+                for r in rules
+            ],
+            " | ",
+        ),
+    )
