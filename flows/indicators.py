@@ -87,6 +87,7 @@ class IndicatorsSummary:
     p4_dernier_mois: str | None = None
     p4_national: float | None = None
     pdp_national: float | None = None
+    controles: str = "non exécutés"
     duree_s: float = 0.0
 
     def as_dict(self) -> dict:
@@ -152,28 +153,43 @@ def _check_inputs(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
 
 
 def store_indicators(con: duckdb.DuckDBPyConnection, as_of: date, results: dict) -> dict[str, int]:
-    """Replace the rows of D in each indicator table by ``results`` (one transaction)."""
+    """Replace the rows of D in each indicator table by ``results`` (caller's transaction)."""
     from expectations.contract import load_contract
 
     counts = {}
-    con.execute("begin transaction").fetchall()
-    try:
-        for name, frame in results.items():
-            contract = load_contract(name)
-            con.execute(contract.ddl()).fetchall()
-            con.execute(f'delete from "{name}" where as_of = ?', [as_of]).fetchall()
-            con.register("_indicateur", frame)
-            columns = ", ".join(f'"{c}"' for c in contract.column_names)
-            con.execute(
-                f'insert into "{name}" ({columns}) select {columns} from _indicateur'
-            ).fetchall()
-            con.unregister("_indicateur")
-            counts[name] = frame.num_rows
-        con.execute("commit").fetchall()
-    except Exception:
-        con.execute("rollback").fetchall()
-        raise
+    for name, frame in results.items():
+        contract = load_contract(name)
+        con.execute(contract.ddl()).fetchall()
+        con.execute(f'delete from "{name}" where as_of = ?', [as_of]).fetchall()
+        con.register("_indicateur", frame)
+        columns = ", ".join(f'"{c}"' for c in contract.column_names)
+        con.execute(
+            f'insert into "{name}" ({columns}) select {columns} from _indicateur'
+        ).fetchall()
+        con.unregister("_indicateur")
+        counts[name] = frame.num_rows
     return counts
+
+
+def _run_checks(con: duckdb.DuckDBPyConnection, paths: DataPaths, as_of: date) -> str:
+    """The data checks of D's rows of the four tables; raises ``ChecksFailed``."""
+    from flows import checks
+
+    reports = checks.check_tables(
+        con,
+        [
+            checks.TableSlice(
+                table,
+                label=f"{table} au {as_of:%d/%m/%Y}",
+                where="as_of = $as_of",
+                params={"as_of": as_of},
+            )
+            for table in TABLES
+        ],
+        paths,
+    )
+    warnings = sum(len(r.warnings) for r in reports)
+    return "ok" if not warnings else f"ok, {warnings} avertissement(s)"
 
 
 def _national(con: duckdb.DuckDBPyConnection, summary: IndicatorsSummary) -> None:
@@ -207,8 +223,15 @@ def indicators_at(
     as_of: date | None = None,
     params: IndicateursParams | None = None,
     capacites_path: Path | None = None,
+    *,
+    checks: bool = True,
 ) -> IndicatorsSummary:
-    """Compute and store the indicators at D (default: the latest date ingested)."""
+    """Compute and store the indicators at D (default: the latest date ingested).
+
+    The rows of D are replaced, checked against their contracts (``fail``-level rules) and
+    committed in one transaction: a failed check raises ``flows.checks.ChecksFailed`` and
+    leaves the previous rows of D in place.
+    """
     from flows.capacites import load_capacites
     from flows.console import progress
     from flows.warehouse import default_as_of, warehouse
@@ -223,9 +246,17 @@ def indicators_at(
         with progress(f"Indicateurs au {as_of:%d/%m/%Y}", total=len(TABLES)) as step:
             results = compute_indicators(con, as_of, capacites.rows(), params)
             step.advance(len(TABLES) - 1)
-            counts = store_indicators(con, as_of, results)
+            summary = IndicatorsSummary(as_of=as_of)
+            con.execute("begin transaction").fetchall()
+            try:
+                summary.lignes = store_indicators(con, as_of, results)
+                if checks:
+                    summary.controles = _run_checks(con, paths, as_of)
+                con.execute("commit").fetchall()
+            except BaseException:
+                con.execute("rollback").fetchall()
+                raise
             step.advance()
-        summary = IndicatorsSummary(as_of=as_of, lignes=counts)
         _national(con, summary)
     summary.duree_s = round(time.perf_counter() - start, 3)
     return summary
@@ -249,6 +280,7 @@ def indicators(
     ] = None,
 ) -> None:
     """Calcule les indicateurs F1, P4, couverture PDP et volumes à la date D."""
+    from flows.checks import ChecksFailed
     from flows.console import out
     from flows.settings import ConfigError, resolve_data_dir
     from flows.warehouse import WarehouseError
@@ -259,7 +291,7 @@ def indicators(
         fail(f"date invalide pour --as-of : « {as_of} » (attendu AAAA-MM-JJ)")
     try:
         summary = indicators_at(resolve_data_dir(data), d)
-    except (IndicatorsError, WarehouseError, ConfigError) as exc:
+    except (IndicatorsError, WarehouseError, ConfigError, ChecksFailed) as exc:
         fail(str(exc))
     out.print(
         f"Indicateurs au {summary.as_of:%d/%m/%Y} : "

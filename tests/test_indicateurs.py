@@ -507,9 +507,9 @@ def _capacites(tmp_path):
 def test_indicators_at_stores_rows_and_replaces_them_on_rerun(tmp_path):
     paths = _warehouse(tmp_path)
     capacites = _capacites(tmp_path)
-    first = indicators_at(paths, D("2026-04-20"), capacites_path=capacites)
-    indicators_at(paths, D("2026-04-30"), capacites_path=capacites)
-    again = indicators_at(paths, D("2026-04-20"), capacites_path=capacites)
+    first = indicators_at(paths, D("2026-04-20"), capacites_path=capacites, checks=False)
+    indicators_at(paths, D("2026-04-30"), capacites_path=capacites, checks=False)
+    again = indicators_at(paths, D("2026-04-20"), capacites_path=capacites, checks=False)
     assert first.lignes == again.lignes
     assert first.lignes["indicateurs_f1"] == 3
     assert first.f1_dernier_mois_definitif == "2025-04" and first.f1_national == 1.0
@@ -537,9 +537,10 @@ def test_indicators_at_says_which_step_is_missing(tmp_path):
 
 
 def test_stored_rows_meet_their_contracts(tmp_path):
-    """Every fail-level invariant of the four contracts holds on the stored rows."""
+    """The data checks pass on the stored rows, and every fail-level invariant holds."""
     paths = _warehouse(tmp_path)
-    indicators_at(paths, D("2026-04-30"), capacites_path=_capacites(tmp_path))
+    summary = indicators_at(paths, D("2026-04-30"), capacites_path=_capacites(tmp_path))
+    assert summary.controles.startswith("ok")
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     for table in ("indicateurs_f1", "indicateurs_p4", "indicateurs_pdp", "volumes"):
         contract = load_contract(table)
