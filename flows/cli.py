@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from flows import build as build_step
 from flows import export as export_step
 from flows import ingest, query
 from flows import route as route_step
@@ -41,6 +42,7 @@ def _main(
 
 app.command("query")(query.query)
 app.command("ingest")(ingest.ingest)
+app.command("build")(build_step.build)
 app.command("route")(route_step.route_cmd)
 app.command("export")(export_step.export_cmd)
 

@@ -125,24 +125,31 @@ def plan(targets: Sequence[str], root: Path = TRANSFORMS_DIR) -> list[Model]:
 
 @contextmanager
 def scratch(con: duckdb.DuckDBPyConnection, path: str = ":memory:") -> Iterator[str]:
-    """Attach the scratch catalog to ``con`` and put it first on the search path.
+    """Attach the scratch catalog (``ru_build``) to ``con``; detach it on exit.
 
-    Bare names resolve to the scratch catalog first, then to the connection's own database,
-    so models see the inputs (``lignes_ij``, ``actions``) of the caller's database. On exit
-    the search path is restored and the scratch catalog detached (its tables vanish).
+    Its tables (one per model run) vanish on exit; ``con``'s own database is never written.
     """
-    previous = con.execute("select current_setting('search_path')").fetchone()[0]
-    database = con.execute("select current_database()").fetchone()[0]
     con.execute(f"attach '{_quote(path)}' as {SCRATCH}")
     try:
-        con.execute(f"set search_path = '{SCRATCH}.main,{_quote(database)}.main'")
         yield SCRATCH
+    finally:
+        con.execute(f"detach {SCRATCH}")
+
+
+@contextmanager
+def _models_first(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Resolve bare names in the scratch catalog first, then in ``con``'s database (where
+    the inputs ``lignes_ij``, ``actions`` are), while a model runs; restore afterwards."""
+    previous = con.execute("select current_setting('search_path')").fetchall()[0][0]
+    database = con.execute("select current_database()").fetchall()[0][0]
+    con.execute(f"set search_path = '{SCRATCH}.main,{_quote(database)}.main'")
+    try:
+        yield
     finally:
         if previous:
             con.execute(f"set search_path = '{_quote(previous)}'")
         else:
             con.execute("reset search_path")
-        con.execute(f"detach {SCRATCH}")
 
 
 def _quote(text: str) -> str:
@@ -194,6 +201,9 @@ def run_models(
 ) -> RunResult:
     """Run ``targets`` and their dependencies inside an active :func:`scratch` catalog.
 
+    Bare names in a model resolve to models first, then to ``con``'s database. The
+    returned relations are fully qualified (``ru_build.main.<model>``), so they stay
+    unambiguous next to warehouse tables of the same name (``arrets``).
     ``params`` are the bound values (``$as_of`` …): each SQL model gets the ones it uses, a
     Polars model gets them all as keyword arguments. ``inputs`` are extra relations or
     frames (e.g. ``ref_elsm``) copied into the scratch catalog under their names. Returns
@@ -209,7 +219,8 @@ def run_models(
             if missing:
                 raise ModelError(f"{model.name} : paramètre(s) manquant(s) {missing}")
             values = {p: params[p] for p in model.parameters}
-            con.execute(f"create or replace table {_table(model.name)} as\n{model.sql}", values)
+            with _models_first(con):
+                con.execute(f"create or replace table {_table(model.name)} as\n{model.sql}", values)
         else:
             frames = {dep: con.table(_table(dep)).pl().lazy() for dep in model.depends_on}
             out = model.function(**frames, **params).collect()
