@@ -28,7 +28,7 @@ import typer
 
 from flows.cli_common import DataOption, fail
 from flows.console import out
-from flows.settings import REFERENCE_DIR, ConfigError, DataPaths, resolve_data_dir
+from flows.settings import CONFIG_DIR, REFERENCE_DIR, ConfigError, DataPaths, resolve_data_dir
 from flows.warehouse import WarehouseError, default_as_of, warehouse
 
 if TYPE_CHECKING:
@@ -88,6 +88,12 @@ def _known_elsms() -> set[str]:
     from flows.capacites import known_elsms
 
     return known_elsms(REFERENCE_DIR / "elsm.csv")
+
+
+def _capacity_elsms() -> set[str]:
+    from flows.capacites import load_capacites
+
+    return load_capacites(CONFIG_DIR / "capacites.csv", REFERENCE_DIR / "elsm.csv").elsms
 
 
 def _read_inputs(
@@ -225,7 +231,8 @@ def _sha256(data: bytes) -> str:
 def export_at(paths: DataPaths, as_of: date, elsm: str | None = None) -> ExportSummary:
     """Write the export folders of the night ``as_of`` (all ELSMs, or only ``elsm``).
 
-    Without ``elsm``, folders of ELSMs no longer routed that night are removed, so
+    Without ``elsm``: one folder per ELSM of the night's ledger or of the capacity file
+    (empty files when it has no dossier), and the folders of other ELSMs are removed, so
     ``exports/<D>/`` mirrors the ledger.
     """
     import polars as pl
@@ -238,9 +245,12 @@ def export_at(paths: DataPaths, as_of: date, elsm: str | None = None) -> ExportS
     routage, arrets, ciblage = _read_inputs(paths, as_of, elsm)
     identite = _read_nir(paths, routage.get_column("assure_id"))
     table = dossiers(routage, arrets, identite, ciblage, _labels())
-    elsms = sorted(table.get_column("elsm").unique().to_list())
-    if elsm is not None and elsm not in elsms:
-        elsms = [elsm]  # routed that night with no dossier: empty files say so
+    if elsm is not None:
+        elsms = [elsm]
+    else:
+        # Every ELSM with a capacity gets its folder, with empty files on a night without
+        # dossiers: "nothing for you tonight" rather than a missing folder.
+        elsms = sorted(set(table.get_column("elsm").to_list()) | _capacity_elsms())
     day_dir = paths.exports / f"{as_of:%Y-%m-%d}"
     common = {
         "date_arrete": as_of.isoformat(),

@@ -320,6 +320,9 @@ def test_csv_and_xlsx_read_back_with_dates_decimals_and_accents(night):
     assert tech["Score (0-100)"] == "73,4"
     assert tech["Raisons"] == "arrêt psy | reçu 3 prolongations"
     assert tech["Employeur (SIRET)"] == "12345678900012"
+    csam_raw = (f31 / "routage_31_20261118_CSAM.csv").read_bytes().decode("utf-8-sig")
+    assert '""' not in csam_raw  # empty lists are empty cells
+    assert read_csv(f31 / "routage_31_20261118_CSAM.csv")[0]["Raisons"] == ""
 
     sheets = pl.read_excel(f31 / "routage_31_20261118.xlsx", sheet_id=0)
     mc_sheet = sheets["MC"]
@@ -389,6 +392,18 @@ def test_single_elsm_and_stale_folders(night):
         "64B",
         "82",
     ]
+
+
+def test_an_elsm_with_capacity_but_no_dossier_gets_empty_files(night):
+    con = duckdb.connect(str(night.warehouse))
+    con.execute("delete from routage where elsm = '64B'")
+    con.close()
+    export_at(night, D)
+    f64 = folder(night, "64B")
+    manifest = json.loads((f64 / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["dossiers"] == {"TECH": 0, "CSAM": 0, "ISM": 0, "MC": 0, "attente": 0}
+    assert read_csv(f64 / "routage_64B_20261118_TECH.csv") == []
+    assert (f64 / "routage_64B_20261118_TECH.csv").read_bytes().startswith(b"\xef\xbb\xbfN")
 
 
 def test_export_errors_are_french(night):

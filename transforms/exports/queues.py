@@ -159,10 +159,11 @@ def neutralise(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Lists become ``a, b`` (codes) or ``a | b`` (reasons); booleans ``oui``/``non``."""
+    """Lists become ``a, b`` (codes) or ``a | b`` (reasons), empty lists empty cells;
+    booleans ``oui``/``non``."""
     out = frame.with_columns(
-        pl.col("autres_codes").list.join(", "),
-        pl.col("raisons").list.join(" | "),
+        pl.col(c).list.join(sep).replace("", None).alias(c)
+        for c, sep in (("autres_codes", ", "), ("raisons", " | "))
     )
     return out.with_columns(
         pl.when(pl.col(c)).then(pl.lit("oui")).when(~pl.col(c)).then(pl.lit("non")).alias(c)
