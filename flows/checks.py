@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any
 from flows.settings import DataPaths
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import duckdb
     import pandas as pd
+    import pyarrow as pa
 
     from expectations.contract import Contract
 
@@ -44,7 +47,6 @@ MAX_ROWS = 5_000_000  # above this, the slice is validated in chunks
 CHUNK_ROWS = 2_000_000
 DOCS_RESULTS_LIMIT = 200  # validation results listed on the Data Docs index
 LOCATOR_COLUMNS = ("fichier", "ligne")  # where a raw line came from, when the table has it
-_DUCKDB_VECTOR = 2048
 
 
 class ChecksFailed(RuntimeError):
@@ -184,6 +186,11 @@ class ChecksSession:
                 }
             },
         )
+        # GX fingerprints every pandas batch under 1 GB (an md5 of the whole frame, ≈ 1.2 s
+        # per million rows) for a batch marker nothing here reads: switch it off.
+        from great_expectations.execution_engine import pandas_execution_engine
+
+        pandas_execution_engine.HASH_THRESHOLD = 0
         self._gx = gx
         self.context = gx.get_context(project_config=config, mode="ephemeral")
         self._source = self.context.data_sources.add_pandas("entrepot")
@@ -225,7 +232,9 @@ class ChecksSession:
         }
         if locate_by:
             result_format["unexpected_index_column_names"] = locate_by
-        run_id = RunIdentifier(run_name=run_name, run_time=dt.datetime.now(dt.UTC))
+        # GX's file store refuses "/" and "\\" in keys: the run name is one.
+        safe_name = re.sub(r"[/\\]", "-", run_name)
+        run_id = RunIdentifier(run_name=safe_name, run_time=dt.datetime.now(dt.UTC))
         result = vd.run(
             batch_parameters={"dataframe": frame}, result_format=result_format, run_id=run_id
         )
@@ -276,26 +285,19 @@ class ChecksSession:
         contract = load_contract(table)
         present = _table_columns(con, table)
         count_sql = f'select count(*) from "{table}"' + (f" where ({where})" if where else "")
-        total = con.execute(count_sql, params or {}).fetchone()[0]
+        total = con.execute(count_sql, params or {}).fetchall()[0][0]
         chunked = total > max_rows
         sql = slice_query(contract, table, present, where, key_flag=chunked)
         gx_results = []
         if not chunked:
-            frame = con.execute(sql, params or {}).df()
+            frame = slice_frame(con, sql, params)
             gx_results.append(self.validate(contract, frame, key_flag=False, run_name=label))
         else:
             n = math.ceil(total / chunk_rows)
-            cursor = con.execute(sql, params or {})
-            vectors = max(1, chunk_rows // _DUCKDB_VECTOR)
-            i = 0
-            while True:
-                frame = cursor.fetch_df_chunk(vectors)
-                if frame.empty:
-                    break
-                i += 1
-                name = f"{label} — tranche {i}/{n}"
+            for i, frame in enumerate(slice_chunks(con, sql, params, chunk_rows), start=1):
+                name = f"{label} — tranche {i} sur {n}"
                 gx_results.append(self.validate(contract, frame, key_flag=True, run_name=name))
-            log.info("%s : %s lignes contrôlées en %d tranches", table, _n(total), i)
+            log.info("%s : %s lignes contrôlées en %d tranches", table, _n(total), n)
         results = _merge(rules(contract), gx_results, total)
         report = CheckReport(
             table=table,
@@ -316,6 +318,60 @@ class ChecksSession:
             log.warning(w)
         report.result_path = _write_result(self.results_dir, report)
         return report
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """An Arrow slice as the pandas frame DuckDB's ``.df()`` would give, about 3× faster.
+
+    Text -> pandas ``str`` (Arrow-backed, no Python objects), integers and booleans ->
+    nullable pandas dtypes, DECIMAL -> float64, DATE/TIMESTAMP -> datetime64. ``.df()``
+    builds one Python string per text cell, which is most of its cost.
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    text = pd.StringDtype("pyarrow", na_value=float("nan"))
+    mapping = {
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+        pa.string(): text,
+        pa.large_string(): text,
+        pa.string_view(): text,
+    }
+    fields = [
+        pa.field(f.name, pa.float64()) if pa.types.is_decimal(f.type) else f for f in table.schema
+    ]
+    table = table.cast(pa.schema(fields)).combine_chunks()
+    return table.to_pandas(types_mapper=mapping.get, date_as_object=False)
+
+
+def slice_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None
+) -> pd.DataFrame:
+    """The whole slice as one pandas frame (DuckDB -> Arrow -> pandas)."""
+    return _to_pandas(con.sql(sql, params=params or None).to_arrow_table())
+
+
+def slice_chunks(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict | None, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The slice as successive pandas frames of ``chunk_rows`` rows (the last one shorter)."""
+    import pyarrow as pa
+
+    reader = con.sql(sql, params=params or None).to_arrow_reader(chunk_rows)
+    batches: list = []
+    size = 0
+    for batch in reader:
+        batches.append(batch)
+        size += batch.num_rows
+        if size >= chunk_rows:
+            yield _to_pandas(pa.Table.from_batches(batches))
+            batches, size = [], 0
+    if size:
+        yield _to_pandas(pa.Table.from_batches(batches))
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
