@@ -697,52 +697,56 @@ def section_quarantaine(data: ReportData) -> str:
     return _figure(chart_quarantaine(data.quarantaine), sentence, table)
 
 
-def _flatten(prefix: str, value, out: list[tuple[str, float]]) -> None:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int | float):
-        out.append((prefix, float(value)))
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix} / {k}" if prefix else str(k), v, out)
+METRIQUES = {
+    "roc_auc": ("AUC ROC", 3),
+    "average_precision": ("précision moyenne (AP)", 3),
+    "brier": ("score de Brier (plus bas = mieux)", 3),
+    "lift_top10": ("lift des 10 % les plus à risque", 2),
+    "n": ("arrêts de validation", 0),
+    "positifs": ("dont devenus longs (180 jours)", 0),
+}
 
 
 def section_modele(data: ReportData) -> str:
+    """The promoted model: version, training date and validation metrics next to the
+    baseline that ranks by duration alone (metadata ``metriques.modele`` and
+    ``metriques.reference_duree``)."""
     if data.modele is None:
         return _empty(
             "Aucun modèle promu : le ciblage tourne sur les seules règles, sans score ni code RU01."
         )
     meta = data.modele["metadata"]
-    metrics: list[tuple[str, float]] = []
-    for key in ("metriques", "metrics", "evaluation"):
-        if key in meta:
-            _flatten("", meta[key], metrics)
-            break
-    lines = [f"<p>Modèle promu : version <strong>{html.escape(data.modele['version'])}</strong>"]
-    for key, label in (
-        ("fenetre_entrainement", "fenêtre d'entraînement"),
-        ("training_window", "fenêtre d'entraînement"),
-        ("entraine_le", "entraîné le"),
-        ("trained_at", "entraîné le"),
-    ):
-        if key in meta:
-            value = meta[key]
-            if isinstance(value, dict):
-                value = " → ".join(str(v) for v in value.values())
-            lines.append(f", {label} : {html.escape(str(value))}")
-    lines.append(".</p>")
-    if metrics:
-        lines.append(
-            '<table class="metriques"><caption>Métriques de validation (données postérieures '
-            'à l\'entraînement)</caption><thead><tr><th scope="col">Métrique</th>'
-            '<th scope="col">Valeur</th></tr></thead><tbody>'
+    parts = [f"<p>Modèle promu : version <strong>{html.escape(data.modele['version'])}</strong>"]
+    if meta.get("as_of"):
+        parts.append(f", entraîné avec les données au {html.escape(str(meta['as_of']))}")
+    promu_le = data.modele["promu"].get("promu_le")
+    if promu_le:
+        parts.append(f", promu le {html.escape(str(promu_le))}")
+    parts.append(".</p>")
+    metriques = meta.get("metriques") or {}
+    modele = metriques.get("modele") or {}
+    reference = metriques.get("reference_duree") or {}
+    keys = [k for k in METRIQUES if k in modele] + [
+        k for k in modele if k not in METRIQUES and isinstance(modele[k], int | float)
+    ]
+    if not keys:
+        parts.append(_empty("Les métadonnées du modèle ne contiennent pas de métriques."))
+        return "".join(parts)
+    parts.append(
+        '<table class="metriques"><caption>Validation sur les instantanés les plus récents '
+        '(découpage temporel)</caption><thead><tr><th scope="col">Métrique</th>'
+        '<th scope="col">Modèle</th><th scope="col">Référence : durée seule</th></tr>'
+        "</thead><tbody>"
+    )
+    for key in keys:
+        label, decimals = METRIQUES.get(key, (key, 3))
+        ref = reference.get(key)
+        parts.append(
+            f"<tr><td>{html.escape(label)}</td><td>{fr_nombre(modele[key], decimals)}</td>"
+            f"<td>{fr_nombre(ref, decimals) if isinstance(ref, int | float) else '—'}</td></tr>"
         )
-        for name, value in metrics:
-            lines.append(f"<tr><td>{html.escape(name)}</td><td>{fr_nombre(value, 3)}</td></tr>")
-        lines.append("</tbody></table>")
-    else:
-        lines.append(_empty("Les métadonnées du modèle ne contiennent pas de métriques."))
-    return "".join(lines)
+    parts.append("</tbody></table>")
+    return "".join(parts)
 
 
 def _cards(data: ReportData) -> str:

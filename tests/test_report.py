@@ -166,16 +166,17 @@ def _promote(paths: DataPaths) -> None:
     (folder / "metadata.json").write_text(
         json.dumps(
             {
+                "as_of": "2026-03-31",
                 "metriques": {
-                    "modele": {"roc_auc": 0.8123, "brier": 0.1502},
-                    "reference_duree": {"roc_auc": 0.7011},
-                }
+                    "modele": {"roc_auc": 0.8123, "brier": 0.1502, "n": 1520},
+                    "reference_duree": {"roc_auc": 0.7011, "brier": 0.1811, "n": 1520},
+                },
             }
         ),
         encoding="utf-8",
     )
     (paths.modeles / "chronicite" / "promu.json").write_text(
-        json.dumps({"version": "20260401-abc"}), encoding="utf-8"
+        json.dumps({"version": "20260401-abc", "promu_le": "2026-04-01"}), encoding="utf-8"
     )
 
 
@@ -226,8 +227,10 @@ def test_report_shows_the_promoted_model_metrics(paths):
     report_at(paths, AS_OF)
     text = (paths.rapports / "rapport_20260430.html").read_text(encoding="utf-8")
     assert "version <strong>20260401-abc</strong>" in text
-    assert "<td>modele / roc_auc</td><td>0,812</td>" in text
-    assert "<td>reference_duree / roc_auc</td><td>0,701</td>" in text
+    assert "entraîné avec les données au 2026-03-31, promu le 2026-04-01" in text
+    assert "<td>AUC ROC</td><td>0,812</td><td>0,701</td>" in text
+    assert "<td>score de Brier (plus bas = mieux)</td><td>0,150</td><td>0,181</td>" in text
+    assert "<td>arrêts de validation</td><td>1\u202f520</td><td>1\u202f520</td>" in text
     assert "aucun modèle promu" not in text.lower()
 
 
