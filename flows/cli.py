@@ -13,6 +13,7 @@ from flows import build as build_step
 from flows import export as export_step
 from flows import ingest, query
 from flows import route as route_step
+from flows import sample
 from flows.console import setup_logging
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ def _main(
 
 
 app.command("query")(query.query)
+app.command("sample")(sample.sample)
 app.command("ingest")(ingest.ingest)
 app.command("build")(build_step.build)
 app.command("route")(route_step.route_cmd)
