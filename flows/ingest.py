@@ -744,28 +744,29 @@ def _log_result(r: FileResult) -> None:
 
 
 def check_ingested(paths: DataPaths, summary: IngestSummary) -> list:
-    """Data checks of the rows this run loaded (``flows.checks``), per table.
+    """Data checks (``flows.checks``) of the rows this run loaded into ``lignes_ij`` and
+    ``actions``: one slice per table, restricted to the run's new ingestions.
 
-    Raises ``flows.checks.ChecksFailed`` on a ``fail``-level breach.
+    Returns the check reports; raises ``flows.checks.ChecksFailed`` on a ``fail``-level
+    breach (French message naming the rule and the numbers).
     """
-    from flows import checks
+    from flows.checks import TableSlice, check_tables
     from flows.warehouse import warehouse
 
-    reports = []
     tables = {"ij_paiements": "lignes_ij", "actions": "actions"}
+    slices = [
+        TableSlice(
+            table=tables[source],
+            label=f"ingestion {tables[source]}",
+            where="ingestion_id in (select unnest($ids))",
+            params={"ids": ids},
+        )
+        for source, ids in sorted(summary.new_ingestions.items())
+    ]
+    if not slices:
+        return []
     with warehouse(paths) as con:
-        for source, ids in summary.new_ingestions.items():
-            reports.append(
-                checks.check_table(
-                    con,
-                    tables[source],
-                    paths,
-                    where="ingestion_id in (select unnest($ids))",
-                    params={"ids": ids},
-                    label=f"ingestion {source}",
-                )
-            )
-    return reports
+        return check_tables(con, slices, paths)
 
 
 def _print_table(summary: IngestSummary) -> None:
@@ -837,17 +838,13 @@ def ingest(
             summary = ingest_paths(paths, fichiers, key, on_progress=step.advance)
     except (WarehouseError, ConfigError) as exc:
         fail(str(exc))
+    from flows.checks import ChecksFailed
+
     failure = None
-    if summary.new_ingestions:
-        try:
-            from flows.checks import ChecksFailed
-        except ImportError:
-            ChecksFailed = None
-        if ChecksFailed is not None:
-            try:
-                check_ingested(paths, summary)
-            except ChecksFailed as exc:
-                failure = str(exc)
+    try:
+        check_ingested(paths, summary)
+    except ChecksFailed as exc:
+        failure = str(exc)
     if json_output:
         payload = summary.as_dict()
         payload["controles"] = "echec" if failure else "ok"

@@ -28,7 +28,7 @@ def normalise_name(name: str) -> str:
 
 def parse_header(line: str) -> list[str]:
     """The normalised column names of a header line (quotes allowed)."""
-    line = line.rstrip("\r\n")
+    line = line.lstrip("\ufeff").rstrip("\r\n")
     row = next(csv.reader([line], delimiter=SEP, quotechar=QUOTE), [])
     return [normalise_name(n) for n in row]
 

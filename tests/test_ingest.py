@@ -1,0 +1,493 @@
+"""``ru ingest`` end to end on hand-written extracts in a temporary data folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from test_ingest_fixtures import (
+    ACTIONS_HEADER,
+    IJ_HEADER,
+    NIR_1,
+    NIR_2,
+    NIR_CORSE,
+    TEST_KEY,
+    action_line,
+    csv_text,
+    expected_id,
+    ij_line,
+    nir,
+)
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.ingest import ingest_paths
+from flows.settings import DataPaths
+
+IJ_NAME = "ij_paiements_20240315_311.csv"
+
+
+def ingest(tmp_path: Path, files: dict[str, str | bytes], **kwargs):
+    folder = tmp_path / "arrivee"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    paths = DataPaths(tmp_path / "donnees")
+    summary = ingest_paths(paths, [folder / n for n in files], TEST_KEY, **kwargs)
+    for f in summary.fichiers:
+        assert f.lignes_lues == f.lignes_acceptees + f.lignes_quarantaine, f
+    return paths, summary
+
+
+def query(paths: DataPaths, sql: str, params=None) -> list[tuple]:
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def reference_rows() -> list[dict]:
+    return [
+        ij_line(LIG_NUM="L1"),
+        ij_line(LIG_NUM="L2", BEN_NIR=NIR_2, BEN_SEX_COD="2", BEN_NAI_ANN="1990"),
+        ij_line(LIG_NUM="L3", BEN_RNG_GEM="2", BSE_REM_PRU="41.47", BSE_REM_MNT="1244.1"),
+    ]
+
+
+EXPECTED_LINES = [
+    ("L1", expected_id(NIR_1), Decimal("1244.10"), dt.date(2024, 2, 1), 2),
+    ("L2", expected_id(NIR_2), Decimal("1244.10"), dt.date(2024, 2, 1), 3),
+    ("L3", expected_id(NIR_1, "2"), Decimal("1244.10"), dt.date(2024, 2, 1), 4),
+]
+LINES_SQL = (
+    "select LIG_NUM, assure_id, BSE_REM_MNT, EXE_SOI_DTD, ligne from lignes_ij order by ligne"
+)
+
+
+def test_plain_utf8_and_hmac_values(tmp_path):
+    paths, summary = ingest(tmp_path, {IJ_NAME: csv_text(reference_rows(), IJ_HEADER)})
+    (f,) = summary.fichiers
+    assert (f.statut, f.encodage, f.lignes_lues, f.lignes_acceptees) == ("ok", "UTF-8", 3, 3)
+    assert query(paths, LINES_SQL) == EXPECTED_LINES
+    # The HMAC by hand: HMAC-SHA256("cle-de-test", NIR + rang), 32 hex characters.
+    assert expected_id(NIR_1) == "91314cebddf5da0b6b734d3bd5ac1ace"
+    ident = duckdb.connect(str(paths.identite), read_only=True)
+    rows = ident.execute(
+        "select assure_id, BEN_NIR, BEN_RNG_GEM, premiere_vue from identite order by BEN_NIR, BEN_RNG_GEM"
+    ).fetchall()
+    ident.close()
+    assert rows == [
+        (expected_id(NIR_1), NIR_1, 1, dt.date(2024, 3, 15)),
+        (expected_id(NIR_1, "2"), NIR_1, 2, dt.date(2024, 3, 15)),
+        (expected_id(NIR_2), NIR_2, 1, dt.date(2024, 3, 15)),
+    ]
+    ingestion = query(
+        paths,
+        "select ingestion_id = sha256, fichier, source, statut, lignes_lues, lignes_acceptees, "
+        "lignes_quarantaine, encodage from ingestions",
+    )
+    assert ingestion == [(True, IJ_NAME, "ij_paiements", "ok", 3, 3, 0, "UTF-8")]
+
+
+def test_psa_used_as_is(tmp_path):
+    rows = [ij_line(LIG_NUM="L1", BEN_NIR=None, BEN_NIR_PSA="PSA-000123")]
+    paths, _ = ingest(tmp_path, {IJ_NAME: csv_text(rows, IJ_HEADER)})
+    assert query(paths, "select assure_id from lignes_ij") == [("PSA-000123",)]
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["bom", "cp1252", "crlf", "quoted", "iso_dates", "shuffled_lowercase", "gzip"],
+)
+def test_dialect_variants_give_the_same_lines(tmp_path, variant):
+    rows = reference_rows()
+    header = IJ_HEADER
+    name = IJ_NAME
+    if variant == "iso_dates":
+        for r in rows:
+            for c in ("FLX_DIS_DTD", "EXE_SOI_DTD", "EXE_SOI_DTF", "PRE_PRE_DTD", "PRE_FIN_DTE"):
+                d, m, y = r[c].split("/")
+                r[c] = f"{y}-{m}-{d}"
+    if variant == "shuffled_lowercase":
+        header = [h.lower() if i % 2 else h.title() for i, h in enumerate(reversed(IJ_HEADER))]
+        rows = [{h: r[h.upper()] for h in header} for r in rows]
+    text = csv_text(rows, header, eol="\r\n" if variant == "crlf" else "\n")
+    if variant == "quoted":
+        lines = text.splitlines()
+        quoted = [";".join(f'"{v}"' for v in ln.split(";")) for ln in lines]
+        quoted[1] = quoted[1].replace('"A0001"', '"A;""1"""')  # ARR_NUM = A;"1"
+        text = "\n".join(quoted) + "\n"
+    content: str | bytes = text
+    if variant == "bom":
+        content = b"\xef\xbb\xbf" + text.encode("utf-8")
+    elif variant == "cp1252":
+        extra = [{**r, "COMMENTAIRE": "déjà vu €"} for r in rows]
+        content = csv_text(extra, [*header, "COMMENTAIRE"]).encode("cp1252")
+    elif variant == "gzip":
+        content = gzip.compress(text.encode("utf-8"))
+        name = IJ_NAME + ".gz"
+    paths, summary = ingest(tmp_path, {name: content})
+    (f,) = summary.fichiers
+    assert f.statut == "ok" and f.lignes_acceptees == 3, f
+    expected = {"bom": "UTF-8 (BOM)", "cp1252": "Windows-1252"}.get(variant, "UTF-8")
+    assert f.encodage == expected
+    got = query(paths, LINES_SQL)
+    assert got == EXPECTED_LINES
+    if variant == "quoted":
+        assert query(paths, "select ARR_NUM from lignes_ij where LIG_NUM = 'L1'") == [('A;"1"',)]
+    if variant == "cp1252":
+        lake = pl.read_parquet(next((paths.lake / "raw" / "ij_paiements").glob("*.parquet")))
+        assert lake["COMMENTAIRE"].to_list() == ["déjà vu €"] * 3
+        cols = [
+            r[0]
+            for r in query(
+                paths,
+                "select column_name from information_schema.columns where table_name = 'lignes_ij'",
+            )
+        ]
+        assert "COMMENTAIRE" not in cols
+
+
+def test_extra_column_kept_in_lake_only(tmp_path):
+    rows = [{**r, "SOURCE_SI": f"si-{i}"} for i, r in enumerate(reference_rows())]
+    paths, _ = ingest(tmp_path, {IJ_NAME: csv_text(rows, [*IJ_HEADER, "SOURCE_SI"])})
+    lake_files = list((paths.lake / "raw" / "ij_paiements").glob("*.parquet"))
+    assert len(lake_files) == 1
+    lake = pl.read_parquet(lake_files[0]).sort("ligne")
+    assert lake["SOURCE_SI"].to_list() == ["si-0", "si-1", "si-2"]
+    assert "BEN_NIR" not in lake.columns and "assure_id" in lake.columns
+    assert lake["assure_id"].to_list() == [e[1] for e in EXPECTED_LINES]
+
+
+def test_parquet_native_types(tmp_path):
+    rows = reference_rows()
+    frame = pl.DataFrame(
+        [dict(r.items()) for r in rows], schema=dict.fromkeys(IJ_HEADER, pl.String)
+    )
+    dates = [
+        "FLX_DIS_DTD",
+        "ARR_DEB_DTE",
+        "PRE_PRE_DTD",
+        "PRE_FIN_DTE",
+        "EXE_SOI_DTD",
+        "EXE_SOI_DTF",
+    ]
+    ints = [
+        "BEN_RNG_GEM",
+        "BEN_SEX_COD",
+        "BEN_NAI_ANN",
+        "RGO_ASU_NAT",
+        "PRS_NAT_REF",
+        "PRS_ACT_NBR",
+        "PRS_ACT_QTE",
+    ]
+    frame = frame.with_columns(
+        *[pl.col(c).str.to_date("%d/%m/%Y") for c in dates],
+        *[pl.col(c).cast(pl.Int32) for c in ints],
+        pl.col("BSE_REM_PRU").str.replace(",", ".").cast(pl.Float64),
+        pl.col("BSE_REM_MNT").str.replace(",", ".").cast(pl.Decimal(12, 2)),
+    ).rename({"LIG_NUM": "lig_num"})
+    folder = tmp_path / "arrivee"
+    folder.mkdir()
+    frame.write_parquet(folder / "ij_paiements_20240315_311.parquet")
+    paths = DataPaths(tmp_path / "donnees")
+    summary = ingest_paths(paths, [folder], TEST_KEY)
+    (f,) = summary.fichiers
+    assert (f.statut, f.encodage, f.lignes_acceptees) == ("ok", "Parquet", 3)
+    assert query(paths, LINES_SQL) == EXPECTED_LINES
+
+
+def test_encoding_neither_quarantines_every_line(tmp_path):
+    text = csv_text(reference_rows(), IJ_HEADER).encode("utf-8")
+    bad = text.replace(b"A0001", b"A\x81\xe90001", 1)  # invalid UTF-8 and undefined in cp1252
+    paths, summary = ingest(
+        tmp_path,
+        {
+            IJ_NAME: bad,
+            "ij_paiements_20240316_311.csv": csv_text(
+                [ij_line(LIG_NUM="L9", FLX_DIS_DTD="16/03/2024")], IJ_HEADER
+            ),
+        },
+    )
+    first, second = summary.fichiers
+    assert (first.statut, first.lignes_lues, first.lignes_quarantaine) == ("rejete", 3, 3)
+    assert first.regles == {"encodage": 3}
+    assert "0x81" in first.motif
+    assert second.statut == "ok" and second.lignes_acceptees == 1
+    q = query(paths, "select ligne, regles, texte_original from quarantaine order by ligne")
+    assert [(r[0], r[1]) for r in q] == [(2, ["encodage"]), (3, ["encodage"]), (4, ["encodage"])]
+    assert all(NIR_1 not in r[2] and NIR_2 not in r[2] for r in q)
+    assert query(
+        paths,
+        "select statut, lignes_lues, lignes_quarantaine from ingestions where fichier = ?",
+        [IJ_NAME],
+    ) == [("rejete", 3, 3)]
+
+
+def test_utf8_then_invalid_bytes_rereads_whole_file_as_cp1252(tmp_path):
+    rows = [{**r, "NOTE": "x"} for r in reference_rows()]
+    rows[0]["NOTE"] = "\u00c3\u00a9"  # bytes C3 A9: valid UTF-8 « é » … or cp1252 « Ã© »
+    rows[2]["NOTE"] = "\u00e9"  # written as cp1252 byte E9: invalid UTF-8
+    text = csv_text(rows, [*IJ_HEADER, "NOTE"])
+    raw = text.encode("cp1252")
+    paths, summary = ingest(tmp_path, {IJ_NAME: raw}, chunk_bytes=300)
+    (f,) = summary.fichiers
+    assert (f.statut, f.encodage, f.lignes_acceptees) == ("ok", "Windows-1252", 3)
+    lake = pl.read_parquet(next((paths.lake / "raw" / "ij_paiements").glob("*.parquet")))
+    assert lake.sort("ligne")["NOTE"].to_list() == ["\u00c3\u00a9", "x", "\u00e9"]
+    assert query(paths, "select count(*) from lignes_ij") == [(3,)]
+
+
+def test_missing_header_column_is_entete(tmp_path):
+    header = [h for h in IJ_HEADER if h != "PRS_ACT_QTE"]
+    paths, summary = ingest(tmp_path, {IJ_NAME: csv_text(reference_rows(), header)})
+    (f,) = summary.fichiers
+    assert (f.statut, f.lignes_lues, f.lignes_quarantaine, f.regles) == (
+        "rejete",
+        3,
+        3,
+        {"entete": 3},
+    )
+    assert "PRS_ACT_QTE" in f.motif
+    q = query(paths, "select ligne, details, texte_original from quarantaine order by ligne")
+    assert [r[0] for r in q] == [2, 3, 4]
+    assert "PRS_ACT_QTE" in q[0][1]
+    assert all(NIR_1 not in r[2] for r in q)
+    assert query(paths, "select count(*) from lignes_ij") == [(0,)]
+
+
+def test_same_file_twice_is_a_noop(tmp_path):
+    files = {
+        IJ_NAME: csv_text([*reference_rows(), ij_line(LIG_NUM="BAD", BEN_SEX_COD="3")], IJ_HEADER)
+    }
+    paths, _first = ingest(tmp_path, files)
+    snapshot = {
+        t: query(paths, f"select * from {t} order by all")
+        for t in ("lignes_ij", "quarantaine", "ingestions")
+    }
+    copy = tmp_path / "copie" / "ij_paiements_20240315_311_bis.csv"
+    copy.parent.mkdir()
+    copy.write_bytes((tmp_path / "arrivee" / IJ_NAME).read_bytes())
+    second = ingest_paths(paths, [tmp_path / "arrivee" / IJ_NAME, copy], TEST_KEY)
+    assert [f.statut for f in second.fichiers] == ["deja_ingere", "deja_ingere"]
+    assert "rien à faire" in second.fichiers[0].motif
+    for t, rows in snapshot.items():
+        assert query(paths, f"select * from {t} order by all") == rows
+    assert len(list((paths.lake / "raw" / "ij_paiements").glob("*"))) == 1
+
+
+def test_corrections_keep_history_and_doublons_across_files(tmp_path):
+    day1 = csv_text([ij_line(LIG_NUM="L1"), ij_line(LIG_NUM="L2")], IJ_HEADER)
+    day2 = csv_text(
+        [
+            ij_line(LIG_NUM="L1", FLX_DIS_DTD="16/03/2024", BSE_REM_MNT="1244,50"),  # correction
+            ij_line(LIG_NUM="L2"),  # same key and same FLX_DIS_DTD as day 1: doublon
+        ],
+        IJ_HEADER,
+    )
+    paths, summary = ingest(
+        tmp_path, {"ij_paiements_20240316_311.csv": day2, "ij_paiements_20240315_311.csv": day1}
+    )
+    assert [f.fichier for f in summary.fichiers] == [
+        "ij_paiements_20240315_311.csv",
+        "ij_paiements_20240316_311.csv",
+    ]
+    assert query(
+        paths, "select LIG_NUM, FLX_DIS_DTD, BSE_REM_MNT, fichier from lignes_ij order by all"
+    ) == [
+        ("L1", dt.date(2024, 3, 15), Decimal("1244.10"), "ij_paiements_20240315_311.csv"),
+        ("L1", dt.date(2024, 3, 16), Decimal("1244.50"), "ij_paiements_20240316_311.csv"),
+        ("L2", dt.date(2024, 3, 15), Decimal("1244.10"), "ij_paiements_20240315_311.csv"),
+    ]
+    assert query(paths, "select fichier, ligne, regles from quarantaine") == [
+        ("ij_paiements_20240316_311.csv", 3, ["doublon"])
+    ]
+
+
+def test_action_corrections(tmp_path):
+    day1 = csv_text([action_line(ACT_NUM="A1")], ACTIONS_HEADER)
+    day2 = csv_text(
+        [
+            action_line(ACT_NUM="A1", FLX_DIS_DTD="16/03/2024", ACT_RES="REPRISE_FIXEE"),
+            action_line(ACT_NUM="A1", FLX_DIS_DTD="16/03/2024"),
+        ],
+        ACTIONS_HEADER,
+    )
+    paths, _ = ingest(tmp_path, {"actions_20240315_31.csv": day1, "actions_20240316_31.csv": day2})
+    assert query(
+        paths, "select ACT_NUM, FLX_DIS_DTD, ACT_RES, assure_id from actions order by all"
+    ) == [
+        ("A1", dt.date(2024, 3, 15), "ARRET_JUSTIFIE", expected_id(NIR_1)),
+        ("A1", dt.date(2024, 3, 16), "REPRISE_FIXEE", expected_id(NIR_1)),
+    ]
+    assert query(paths, "select ligne, regles from quarantaine") == [(3, ["doublon"])]
+
+
+def test_small_chunks_give_identical_results(tmp_path):
+    rows = [ij_line(LIG_NUM=f"L{i}", BEN_NAI_ANN="1985" if i % 7 else "1984") for i in range(60)]
+    rows.append(ij_line(LIG_NUM="L5"))  # doublon of a line in an earlier chunk
+    text = csv_text(rows, IJ_HEADER).replace("A0001", '"A\n0001"', 3)  # newlines inside quotes
+    a, sa = ingest(tmp_path / "a", {IJ_NAME: text})
+    b, sb = ingest(tmp_path / "b", {IJ_NAME: text}, chunk_bytes=700)
+    assert sa.fichiers[0].regles == sb.fichiers[0].regles == {"nir_annee": 9, "doublon": 1}
+    assert sa.fichiers[0].lignes_lues == 61
+    sql = "select LIG_NUM, ARR_NUM, ligne from lignes_ij order by ligne"
+    assert query(a, sql) == query(b, sql)
+    # Physical line numbers: the 3 quoted newlines push later lines down.
+    assert query(a, "select ligne from lignes_ij where LIG_NUM = 'L3'") == [(8,)]
+    assert query(b, "select ligne, regles from quarantaine order by ligne")[-1] == (65, ["doublon"])
+
+
+def test_unreadable_files_are_reported_and_others_go_on(tmp_path):
+    good = csv_text([ij_line()], IJ_HEADER)
+    truncated = gzip.compress(good.encode())[:-20]
+    files = {
+        "ij_paiements_20240314_311.csv.gz": truncated,
+        "ij_paiements_20240315_311.parquet": b"PAR1 not really parquet",
+        "ij_paiements_20240316_311.csv": good,
+        "notes.txt": "rien",
+    }
+    folder = tmp_path / "arrivee"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    paths = DataPaths(tmp_path / "donnees")
+    summary = ingest_paths(paths, [folder, tmp_path / "absent.csv"], TEST_KEY)
+    status = {f.fichier: (f.statut, f.motif or "") for f in summary.fichiers}
+    assert status["absent.csv"][0] == "introuvable"
+    assert status["notes.txt"][0] == "ignore"
+    assert status["ij_paiements_20240314_311.csv.gz"][0] == "rejete"
+    assert "illisible" in status["ij_paiements_20240314_311.csv.gz"][1]
+    assert status["ij_paiements_20240315_311.parquet"][0] == "rejete"
+    assert status["ij_paiements_20240316_311.csv"][0] == "ok"
+    assert query(paths, "select count(*) from lignes_ij") == [(1,)]
+    assert query(paths, "select fichier, statut, lignes_lues from ingestions order by fichier") == [
+        ("ij_paiements_20240314_311.csv.gz", "rejete", 0),
+        ("ij_paiements_20240315_311.parquet", "rejete", 0),
+        ("ij_paiements_20240316_311.csv", "ok", 1),
+    ]
+
+
+def _all_text_content(paths: DataPaths) -> dict[Path, bytes]:
+    """Every file under the data folder (identity store aside): raw bytes, plus the decoded
+    content of Parquet and DuckDB files (which compress strings)."""
+    out: dict[Path, bytes] = {}
+    for path in sorted(paths.root.rglob("*")):
+        if not path.is_file() or path.parent == paths.identite.parent:
+            continue
+        blob = path.read_bytes()
+        if path.suffix == ".parquet":
+            blob += repr(pq.read_table(path).to_pylist()).encode()
+        if path.suffix == ".duckdb":
+            con = duckdb.connect(str(path), read_only=True)
+            for (table,) in con.execute(
+                "select table_name from information_schema.tables"
+            ).fetchall():
+                blob += repr(con.execute(f'select * from "{table}"').fetchall()).encode()
+            con.close()
+        out[path] = blob
+    return out
+
+
+def test_no_clear_nir_outside_the_identity_store(tmp_path):
+    wrong_key = NIR_2[:13] + "00"
+    rows = [
+        ij_line(LIG_NUM="L1"),
+        ij_line(LIG_NUM="L2", BEN_NIR=NIR_CORSE, BEN_SEX_COD="2", BEN_NAI_ANN="1992"),
+        ij_line(LIG_NUM="L3", BEN_NIR=wrong_key, BEN_SEX_COD="2", BEN_NAI_ANN="1990"),  # nir_cle
+        ij_line(LIG_NUM="L4", BEN_NIR=NIR_2 + "9", BEN_SEX_COD="2"),  # nir_format
+        ij_line(LIG_NUM="L5", BEN_NIR=NIR_2, BEN_SEX_COD="1"),  # nir_sexe
+        ij_line(LIG_NUM="L6", BEN_NIR=nir("1770199000111"), BEN_NAI_ANN="1977", PRE_NAT="Q"),
+        ij_line(LIG_NUM="L1"),  # doublon
+    ]
+    text = csv_text(rows, IJ_HEADER)
+    shifted = f"L7;{nir('1660299000222')};15/03/2024;311\n"  # nombre_champs, NIR out of place
+    files = {
+        IJ_NAME: text + shifted,
+        "actions_20240315_31.csv": csv_text(
+            [action_line(BEN_NIR=nir("1550377000333"))], ACTIONS_HEADER
+        ),
+        "ij_paiements_20240316_311.csv": csv_text(
+            [ij_line(BEN_NIR=nir("2450488000444"), BEN_SEX_COD="2", BEN_NAI_ANN="1945")],
+            [h for h in IJ_HEADER if h != "ALD_IND" and h != "PRE_NAT"],
+        ),
+    }
+    paths, summary = ingest(tmp_path, files)
+    assert summary.lignes_quarantaine >= 6
+    nirs = [
+        NIR_1,
+        NIR_CORSE,
+        wrong_key,
+        NIR_2 + "9",
+        NIR_2,
+        nir("1770199000111"),
+        nir("1660299000222"),
+        nir("1550377000333"),
+        nir("2450488000444"),
+    ]
+    contents = _all_text_content(paths)
+    assert any(p.suffix == ".parquet" for p in contents) and paths.warehouse in contents
+    for path, blob in contents.items():
+        for value in nirs:
+            assert value.encode() not in blob, f"NIR en clair dans {path}"
+            assert value[:13].encode() not in blob, f"NIR (13 car.) en clair dans {path}"
+    json_text = json.dumps(summary.as_dict(), default=str)
+    assert not any(value in json_text for value in nirs)
+    # Positive control: the scan does find NIRs where they are meant to be.
+    ident = duckdb.connect(str(paths.identite), read_only=True)
+    stored = {r[0] for r in ident.execute("select BEN_NIR from identite").fetchall()}
+    ident.close()
+    assert {NIR_1, NIR_CORSE, nir("1550377000333")} <= stored
+
+
+def test_cli_refuses_without_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("RU_CLE_PSEUDO", raising=False)
+    (tmp_path / IJ_NAME).write_text(csv_text([ij_line()], IJ_HEADER))
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / IJ_NAME), "--data", str(tmp_path / "d")]
+    )
+    assert result.exit_code != 0
+    assert "RU_CLE_PSEUDO" in result.output
+    assert not (tmp_path / "d" / "warehouse.duckdb").exists()
+
+
+def test_cli_json_summary(tmp_path, monkeypatch):
+    monkeypatch.setenv("RU_CLE_PSEUDO", TEST_KEY.decode())
+    folder = tmp_path / "arrivee"
+    folder.mkdir()
+    rows = [ij_line(LIG_NUM="L1"), ij_line(LIG_NUM="L2", PRE_NAT="X"), ij_line(LIG_NUM="L1")]
+    (folder / IJ_NAME).write_text(csv_text(rows, IJ_HEADER))
+    (folder / "autre.csv").write_text("x\n")
+    result = CliRunner().invoke(
+        app, ["ingest", str(folder), "--json", "--data", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    by_name = {f["fichier"]: f for f in payload["fichiers"]}
+    f = by_name[IJ_NAME]
+    assert (f["statut"], f["lignes_lues"], f["lignes_acceptees"], f["lignes_quarantaine"]) == (
+        "ok",
+        3,
+        1,
+        2,
+    )
+    assert f["regles"] == {"code_inconnu": 1, "doublon": 1}
+    assert by_name["autre.csv"]["statut"] == "ignore"
+    assert payload["totaux"]["regles"] == {"code_inconnu": 1, "doublon": 1}
+    assert payload["controles"] == "ok"
+    again = CliRunner().invoke(
+        app, ["ingest", str(folder / IJ_NAME), "--json", "--data", str(tmp_path / "d")]
+    )
+    assert json.loads(again.stdout)["fichiers"][0]["statut"] == "deja_ingere"

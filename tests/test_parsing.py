@@ -1,0 +1,110 @@
+"""Parsing of extract text: encodings, record boundaries, quoting, headers (pure functions)."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from transforms.raw.dialect import (
+    CP1252,
+    UTF8,
+    UTF8_BOM,
+    EncodingError,
+    EncodingState,
+    RestartAsCp1252,
+    cut_at_record_end,
+    start_state,
+)
+from transforms.raw.parsing import map_header, parse_header, split_fields, split_records
+from transforms.raw.pseudo import mask_texts, mask_value
+from transforms.raw.schema import ACTIONS, IJ_PAIEMENTS
+
+
+def test_bom_means_utf8():
+    state, skip = start_state(b"\xef\xbb\xbfLIG_NUM;X\n")
+    assert (state.encoding, skip) == (UTF8_BOM, 3)
+    with pytest.raises(EncodingError, match="BOM"):
+        state.decode(b"caf\xe9\n")
+
+
+def test_utf8_then_cp1252_when_invalid():
+    state, skip = start_state(b"abc")
+    assert skip == 0
+    assert state.decode("é\n".encode()) == "é\n"
+    assert state.encoding == UTF8
+    # Invalid UTF-8 after non-ASCII UTF-8: the whole file must be re-read as cp1252.
+    with pytest.raises(RestartAsCp1252):
+        state.decode(b"caf\xe9\n")
+
+
+def test_ascii_then_cp1252_switches_without_restart():
+    state, _ = start_state(b"abc")
+    assert state.decode(b"abc\n") == "abc\n"
+    assert state.decode(b"caf\xe9 \x80\n") == "café €\n"
+    assert state.encoding == CP1252
+
+
+def test_neither_encoding_is_refused():
+    state, _ = start_state(b"x")
+    with pytest.raises(EncodingError, match="0x81"):
+        state.decode(b"ab\x81\xe9\n", offset=100)
+    forced = EncodingState(encoding=CP1252, forced=True)
+    assert forced.decode(b"\xe9") == "é"
+
+
+def test_cut_at_record_end_ignores_newlines_in_quotes():
+    assert cut_at_record_end(b"a;b\nc;d") == 4
+    assert cut_at_record_end(b"no newline") == 0
+    buf = b'a;b\n"x\ny";z\n"open\nstill'
+    assert cut_at_record_end(buf) == len(b'a;b\n"x\ny";z\n')
+    # A stray quote never swallows the buffer: the last newline is used.
+    assert cut_at_record_end(b'"\n') == 2
+
+
+def test_split_records_line_numbers_crlf_blank_and_multiline():
+    text = 'a;b\r\n"x\ny";z\r\n\r\nc;d\nlast'
+    rec = split_records(text, first_line=2)
+    assert rec.rows() == [(2, "a;b"), (3, '"x\ny";z'), (6, "c;d"), (7, "last")]
+
+
+def test_split_fields_quotes_semicolons_and_empty():
+    rec = pl.DataFrame(
+        {
+            "ligne": [2, 3, 4, 5, 6],
+            "texte": ['a;"b;c";d', 'e;"f ""g""";', "h;i", 'j;"k;l', 'x;"";z'],
+        }
+    )
+    out = split_fields(rec, ["A", "B", "C"])
+    assert out.rows() == [
+        (2, 'a;"b;c";d', 3, "a", "b;c", "d"),
+        (3, 'e;"f ""g""";', 3, "e", 'f "g"', None),
+        (4, "h;i", 2, "h", "i", None),
+        (5, 'j;"k;l', -1, None, None, None),
+        (6, 'x;"";z', 3, "x", None, "z"),
+    ]
+
+
+def test_header_any_case_and_order_extra_and_missing():
+    names = parse_header('\ufeff"lig_num";Flx_Dis_Dtd ; org_aff_cod;BEN_NIR_PSA;COMMENTAIRE\r\n')
+    assert names == ["LIG_NUM", "FLX_DIS_DTD", "ORG_AFF_COD", "BEN_NIR_PSA", "COMMENTAIRE"]
+    hmap = map_header(names, IJ_PAIEMENTS)
+    assert not hmap.ok
+    assert "BEN_SEX_COD" in hmap.missing and "LIG_NUM" not in hmap.missing
+    assert hmap.extras == ("COMMENTAIRE",)
+    full = [c.name.lower() for c in reversed(ACTIONS.columns) if c.name != "BEN_NIR_PSA"]
+    assert map_header([n.upper() for n in full], ACTIONS).ok
+    no_nir = [c.name for c in ACTIONS.columns if not c.name.startswith("BEN_NIR")]
+    assert map_header(no_nir, ACTIONS).missing == ("BEN_NIR ou BEN_NIR_PSA",)
+    assert map_header([*(n.upper() for n in full), "ELSM"], ACTIONS).duplicates == ("ELSM",)
+
+
+def test_masking():
+    assert mask_value("185077512345621") == "18507**********"
+    texts = pl.Series(["L1;185077512345621;x", "shifted;;185077512345621", "bad;18507X1;y", None])
+    nirs = pl.Series(["185077512345621", None, "18507X1", None])
+    assert mask_texts(texts, nirs).to_list() == [
+        "L1;18507**********;x",
+        "shifted;;18507**********",
+        "bad;18507**;y",
+        None,
+    ]
