@@ -67,14 +67,13 @@ def _pipeline_version() -> str:
 
 
 def _model_version(paths: DataPaths) -> str | None:
-    """The promoted chronicity model's version (``modeles/chronicite/promu.json``), if any."""
-    promu = paths.modeles / "chronicite" / "promu.json"
-    try:
-        data = json.loads(promu.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    value = data.get("version") if isinstance(data, dict) else None
-    return str(value) if value is not None else None
+    """The promoted chronicity model's version (``modeles/chronicite/promu.json``), if any.
+
+    It is the model ``ru target`` scored with, unless a model was promoted in between.
+    """
+    from models.registry import promoted_version
+
+    return promoted_version(paths.modeles)
 
 
 def _labels() -> dict[str, str]:

@@ -30,7 +30,7 @@ DOSSIERS = [
      ["arrêt psy", "reçu 3 prolongations"]),
     ("a_csam", "31", "RU05", 1, "CSAM", "TECH", None, 500, "RHU", True, "A0002", []),
     ("a_ism", "31", "RU09", 6, "ISM", "MC", 0.25, 200, "TRA", True, "A0003", ["TPT long"]),
-    ("a_mc", "31", "RU03", 4, "MC", "CSAM", 0.5, 120, "ONC", False, "A0004", ["âgé, 3 arrêts"]),
+    ("a_mc", "31", "RU03", 4, "MC", "CSAM", 0.5, 120, "ONC", False, "A0004", ["âgé, après 3 arrêts"]),
     ("a_full", "31", "RU02", 10, "TECH", "CSAM", 0.1, 46, "PSY", False, "A0005", []),
     ("b_tech", "64B", "RU07", 11, "TECH", "CSAM", None, 30, "INF", False, "B0001", []),
     ("c_none", "82", "RU02", 10, "TECH", "CSAM", None, 47, "GRO", False, "C0001", []),
@@ -311,7 +311,7 @@ def test_csv_and_xlsx_read_back_with_dates_decimals_and_accents(night):
     mc = read_csv(f31 / "routage_31_20261118_MC.csv")[0]
     assert mc["Libellé du code"] == "Arrêt maladie de plus de 90 jours sans avis du médecin conseil"
     assert mc["Score (0-100)"] == "50,0"
-    assert mc["Raisons"] == "âgé, 3 arrêts"
+    assert mc["Raisons"] == "âgé, après 3 arrêts"
     assert mc["Autres codes"] == "RU07, RU11"
     assert mc["Début de l'arrêt"] == "02/01/2026"
     assert mc["Fin prescrite"] == "31/12/2026"
@@ -331,6 +331,7 @@ def test_csv_and_xlsx_read_back_with_dates_decimals_and_accents(night):
     assert mc_sheet.row(0, named=True)["Score (0-100)"] == 50
     assert mc_sheet.row(0, named=True)["Début de l'arrêt"] == date(2026, 1, 2)
     assert mc_sheet.row(0, named=True)["Durée (jours)"] == 120
+    assert mc_sheet.row(0, named=True)["Raisons"] == "âgé, après 3 arrêts"
     tech_sheet = sheets["TECH"].row(0, named=True)
     assert tech_sheet["Score (0-100)"] == pytest.approx(73.4)
     assert tech_sheet["Raisons"] == "arrêt psy | reçu 3 prolongations"
@@ -438,3 +439,12 @@ def test_xlsx_bytes_do_not_depend_on_the_time_of_the_run():
     with zipfile.ZipFile(io.BytesIO(first)) as z:
         core = z.read("docProps/core.xml").decode("utf-8")
     assert "2026-11-18T00:00:00Z" in core
+
+
+def test_manifest_names_the_promoted_model(night):
+    pointer = night.modeles / "chronicite" / "promu.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text('{"version": "20261101-ab12", "promu_le": "x", "motif": "y"}')
+    export_at(night, D, elsm="31")
+    manifest = json.loads((folder(night, "31") / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["version_modele"] == "20261101-ab12"
