@@ -44,6 +44,9 @@ class RouteSummary:
     par_acteur: dict[str, int] = field(default_factory=dict)
     attente_par_motif: dict[str, int] = field(default_factory=dict)
     elsm_sans_capacite: list[str] = field(default_factory=list)
+    # One dict per (elsm, acteur) with a capacity: capacite, affectes_nuit,
+    # affectes_semaine, reste (see transforms.marts.routage.occupation).
+    files: list[dict] = field(default_factory=list)
     controles: str = ""
     duree_s: float = 0.0
 
@@ -137,7 +140,13 @@ def route_at(
     import polars as pl
 
     from flows.capacites import load_capacites
-    from transforms.marts.routage import NON_AFFECTE, PAS_DE_CAPACITE, route, semaine_iso
+    from transforms.marts.routage import (
+        NON_AFFECTE,
+        PAS_DE_CAPACITE,
+        occupation,
+        route,
+        semaine_iso,
+    )
 
     started = time.perf_counter()
     settings = settings or load_settings()
@@ -157,7 +166,8 @@ def route_at(
                 f"aucun ciblage au {as_of:%d/%m/%Y} : lancez d'abord `ru target --as-of {as_of}`."
             )
         ledger = _read_ledger(con, week, as_of)
-        result = route(ciblage, _capacity_frame(capacites), ledger, as_of)
+        capacity = _capacity_frame(capacites)
+        result = route(ciblage, capacity, ledger, as_of)
         _write_night(con, result.routage, as_of)
         controles = _run_checks(con, paths, as_of)
 
@@ -200,6 +210,7 @@ def route_at(
         par_acteur=dict(sorted(affectes.get_column("acteur").value_counts().iter_rows())),
         attente_par_motif=dict(sorted(attente.get_column("motif").value_counts().iter_rows())),
         elsm_sans_capacite=sans_capacite,
+        files=occupation(capacity, ledger, routage, as_of).to_dicts(),
         controles=controles,
         duree_s=round(time.perf_counter() - started, 3),
     )
@@ -243,10 +254,24 @@ def route_cmd(
         f"{summary.non_affectes} en attente, {summary.deja_affectes} déjà affecté(s) "
         "cette semaine."
     )
-    for acteur, n in summary.par_acteur.items():
-        out.print(f"  {acteur:<5} {n}")
+    if summary.files:
+        from rich.table import Table
+
+        table = Table(title=f"Files de la semaine {summary.semaine_iso}")
+        for title in ("ELSM", "acteur", "affectés cette nuit", "affectés la semaine", "capacité"):
+            table.add_column(title, justify="left" if title in ("ELSM", "acteur") else "right")
+        for row in summary.files:
+            full = row["reste"] == 0
+            table.add_row(
+                row["elsm"],
+                row["acteur"],
+                str(row["affectes_nuit"]),
+                f"[yellow]{row['affectes_semaine']}[/]" if full else str(row["affectes_semaine"]),
+                str(row["capacite"]),
+            )
+        out.print(table)
     for motif, n in summary.attente_par_motif.items():
-        out.print(f"  attente ({motif}) {n}")
+        out.print(f"En attente ({motif}) : {n}")
     if summary.elsm_sans_capacite:
         out.print(
             "[yellow]Attention :[/] ELSM sans capacité déclarée : "

@@ -369,3 +369,20 @@ def test_ledger_passes_its_contract_real_checks(paths, tmp_path):
     assert summary.controles == "ok"
     results = list((paths.checks).rglob("*.json"))
     assert any("routage" in p.name for p in results), results
+
+
+def test_occupation_counts_the_night_and_the_week():
+    from transforms.marts.routage import occupation
+
+    ledger = pl.DataFrame(
+        [{"dossier_id": "D1", "as_of": MON, "semaine_iso": "2026-W47", "elsm": "31",
+          "acteur": "TECH", "statut": "affecte"}]
+    )  # fmt: skip
+    rows = [cible("a1", d=WED, duree=70), cible("a2", d=WED, duree=60)]
+    capacity = caps(MC=3, TECH=2, CSAM=1)
+    result = route(ciblage_frame(rows), capacity, ledger, WED)
+    assert occupation(capacity, ledger, result.routage, WED).rows() == [
+        ("31", "TECH", 2, 1, 2, 0),
+        ("31", "CSAM", 1, 1, 1, 0),
+        ("31", "MC", 3, 0, 0, 3),
+    ]

@@ -100,6 +100,45 @@ def remaining_capacity(
     return {(r["elsm"], r["acteur"]): r["reste"] for r in left.iter_rows(named=True)}
 
 
+def occupation(
+    capacites: pl.DataFrame, ledger: pl.DataFrame, routage: pl.DataFrame, as_of: date
+) -> pl.DataFrame:
+    """Weekly load of each queue after the night D: one row per (elsm, acteur) with a
+    capacity line.
+
+    Columns: ``elsm``, ``acteur``, ``capacite`` (dossiers per week), ``affectes_nuit``
+    (allocated by D), ``affectes_semaine`` (by every night of D's ISO week, D included),
+    ``reste`` (capacity left for the week, never below zero). Sorted by ELSM then actor in
+    the order TECH, CSAM, ISM, MC.
+    """
+    week = semaine_iso(as_of)
+    autres = ledger.filter(
+        (pl.col("semaine_iso") == week) & (pl.col("as_of") != as_of) & (pl.col("statut") == AFFECTE)
+    ).select("elsm", "acteur", pl.lit(0).alias("nuit"))
+    nuit = routage.filter(pl.col("statut") == AFFECTE).select(
+        "elsm", "acteur", pl.lit(1).alias("nuit")
+    )
+    counts = (
+        pl.concat([autres, nuit])
+        .group_by("elsm", "acteur")
+        .agg(pl.col("nuit").sum().alias("affectes_nuit"), pl.len().alias("affectes_semaine"))
+    )
+    order = {"TECH": 0, "CSAM": 1, "ISM": 2, "MC": 3}
+    return (
+        capacites.rename({"dossiers_par_semaine": "capacite"})
+        .join(counts, on=["elsm", "acteur"], how="left")
+        .with_columns(
+            pl.col("affectes_nuit").fill_null(0).cast(pl.Int64),
+            pl.col("affectes_semaine").fill_null(0).cast(pl.Int64),
+        )
+        .with_columns(
+            (pl.col("capacite") - pl.col("affectes_semaine")).clip(lower_bound=0).alias("reste")
+        )
+        .sort("elsm", pl.col("acteur").replace_strict(order, default=9))
+        .select("elsm", "acteur", "capacite", "affectes_nuit", "affectes_semaine", "reste")
+    )
+
+
 def route(
     ciblage: pl.DataFrame, capacites: pl.DataFrame, ledger: pl.DataFrame, as_of: date
 ) -> Allocation:
