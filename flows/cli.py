@@ -11,7 +11,7 @@ import typer
 
 from flows import build as build_step
 from flows import export as export_step
-from flows import ingest, query
+from flows import indicators, ingest, nightly_cli, query, report
 from flows import route as route_step
 from flows import sample
 from flows.console import setup_logging
@@ -47,6 +47,11 @@ app.command("ingest")(ingest.ingest)
 app.command("build")(build_step.build)
 app.command("route")(route_step.route_cmd)
 app.command("export")(export_step.export_cmd)
+app.command("indicators")(indicators.indicators)
+app.command("report")(report.report)
+app.command("nightly")(nightly_cli.nightly)
+app.command("backfill")(nightly_cli.backfill)
+app.command("schedule")(nightly_cli.schedule)
 
 
 def main() -> None:
