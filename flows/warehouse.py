@@ -56,10 +56,11 @@ def identity_store(
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    row = con.execute(
+    # DuckDB 2.0: an execute() result must be fully fetched before the next statement.
+    rows = con.execute(
         "select count(*) from information_schema.tables where table_name = ?", [name]
-    ).fetchone()
-    return bool(row and row[0])
+    ).fetchall()
+    return bool(rows[0][0])
 
 
 def default_as_of(con: duckdb.DuckDBPyConnection):
@@ -71,7 +72,7 @@ def default_as_of(con: duckdb.DuckDBPyConnection):
     ]
     if not parts:
         raise WarehouseError("aucune donnée ingérée : lancez d'abord `ru ingest`.")
-    row = con.execute(f"select max(d) from ({' union all '.join(parts)})").fetchone()
-    if row is None or row[0] is None:
+    row = con.execute(f"select max(d) from ({' union all '.join(parts)})").fetchall()[0]
+    if row[0] is None:
         raise WarehouseError("aucune ligne ingérée : lancez d'abord `ru ingest`.")
     return row[0]
