@@ -14,6 +14,8 @@ from flows import export as export_step
 from flows import indicators, ingest, nightly_cli, query, report
 from flows import route as route_step
 from flows import sample
+from flows import target as target_step
+from flows import train as train_step
 from flows.console import setup_logging
 
 app = typer.Typer(
@@ -45,6 +47,8 @@ app.command("query")(query.query)
 app.command("sample")(sample.sample)
 app.command("ingest")(ingest.ingest)
 app.command("build")(build_step.build)
+app.command("train")(train_step.train)
+app.command("target")(target_step.target)
 app.command("route")(route_step.route_cmd)
 app.command("export")(export_step.export_cmd)
 app.command("indicators")(indicators.indicators)

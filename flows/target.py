@@ -74,14 +74,20 @@ def target_at(
     as_of: dt.date,
     settings: Settings,
     catalogue_path: Path = CATALOGUE_PATH,
+    *,
+    checks: bool = True,
 ) -> TargetSummary:
-    """Target the arrêts at ``as_of`` and replace the rows of that date in ``ciblage``."""
+    """Target the arrêts at ``as_of`` and replace the rows of that date in ``ciblage``.
+
+    The rows are inserted, checked (``fail``-level rules) and committed in one transaction: a
+    failed check raises ``flows.checks.ChecksFailed`` and leaves the previous rows of D.
+    """
     import polars as pl
-    from models.registry import load_promoted
-    from models.scoring import score_arrets
 
     from expectations.contract import load_contract
     from flows.warehouse import table_exists, warehouse
+    from models.registry import load_promoted
+    from models.scoring import score_arrets
     from transforms.marts.ciblage import ciblage, codes_evalues
 
     start = time.perf_counter()
@@ -138,19 +144,19 @@ def target_at(
         )
         summary.arrets_en_cours = int(arrets["en_cours"].sum())
         contract = load_contract("ciblage")
+        con.execute(contract.ddl())
         con.execute("begin transaction")
         try:
-            con.execute(contract.ddl())
             con.execute("delete from ciblage where as_of = $as_of", {"as_of": as_of})
             con.register("ciblage_du_jour", result)
-            cols = ", ".join(f'"{c}"' for c in contract.column_names)
-            con.execute(f"insert into ciblage ({cols}) select {cols} from ciblage_du_jour")
+            con.execute("insert into ciblage by name select * from ciblage_du_jour")
             con.unregister("ciblage_du_jour")
+            if checks:
+                summary.controles = _run_checks(con, paths, as_of)
             con.execute("commit")
-        except Exception:
+        except BaseException:
             con.execute("rollback")
             raise
-        summary.controles = _run_checks(con, paths, as_of)
 
     summary.lignes = result.height
     summary.cibles = int(result.filter(~pl.col("exclu")).height)
@@ -174,13 +180,10 @@ def target_at(
 
 
 def _run_checks(con, paths: DataPaths, as_of: dt.date) -> str:
-    """The data checks of ``ciblage`` on D's rows (flows.checks), when that module exists."""
-    try:
-        from flows import checks
-    except ImportError:
-        log.warning("contrôles de données indisponibles (flows/checks.py absent) : non exécutés")
-        return "non exécutés"
-    result = checks.check_table(
+    """The data checks of D's rows of ``ciblage`` (``flows.checks``); raises ChecksFailed."""
+    from flows import checks
+
+    report = checks.check_table(
         con,
         "ciblage",
         paths,
@@ -188,7 +191,7 @@ def _run_checks(con, paths: DataPaths, as_of: dt.date) -> str:
         params={"as_of": as_of},
         label=f"ciblage au {as_of:%d/%m/%Y}",
     )
-    return str(getattr(result, "statut", None) or getattr(result, "status", None) or "ok")
+    return "ok" if not report.warnings else f"ok, {len(report.warnings)} avertissement(s)"
 
 
 def target(
@@ -212,11 +215,11 @@ def target(
     """
     import json
 
-    from models.registry import ModelError
-
+    from flows.checks import ChecksFailed
     from flows.console import out
     from flows.settings import ConfigError, load_settings, resolve_data_dir
     from flows.warehouse import WarehouseError, default_as_of, warehouse
+    from models.registry import ModelError
     from transforms.catalogue import CatalogueError
 
     try:
@@ -228,7 +231,14 @@ def target(
         else:
             day = as_of.date()
         summary = target_at(paths, day, settings)
-    except (ConfigError, CatalogueError, WarehouseError, TargetError, ModelError) as exc:
+    except (
+        ConfigError,
+        CatalogueError,
+        WarehouseError,
+        TargetError,
+        ModelError,
+        ChecksFailed,
+    ) as exc:
         fail(str(exc))
     if json_output:
         out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -97,9 +97,15 @@ def scores_of(**by_id: float) -> pl.DataFrame:
         {
             "arret_id": list(by_id),
             "score": list(by_id.values()),
-            "raisons": [["arrêt psy"] for _ in by_id],
+            "raisons": [["3 prolongations"] for _ in by_id],
+            "raisons_medicales": [["arrêt psy"] for _ in by_id],
         },
-        schema={"arret_id": pl.String, "score": pl.Float64, "raisons": pl.List(pl.String)},
+        schema={
+            "arret_id": pl.String,
+            "score": pl.Float64,
+            "raisons": pl.List(pl.String),
+            "raisons_medicales": pl.List(pl.String),
+        },
     )
 
 
@@ -195,7 +201,8 @@ def test_ru01_needs_a_score_of_at_least_one_half(catalogue, meets, misses):
     )
     assert "RU01" in met_codes(out, "A1")
     assert out.filter(pl.col("arret_id") == "A1")["score"][0] == meets[1]
-    assert out.filter(pl.col("arret_id") == "A1")["raisons"][0].to_list() == ["arrêt psy"]
+    a1 = out.filter(pl.col("arret_id") == "A1").row(0, named=True)
+    assert (a1["raisons"], a1["raisons_medicales"]) == (["3 prolongations"], ["arrêt psy"])
     assert "RU01" not in met_codes(out, "A2")
 
 
@@ -213,6 +220,7 @@ def test_without_a_model_ru01_is_not_evaluated(catalogue):
         None,
         [],
     )
+    assert row["raisons_medicales"] == []
 
 
 def test_the_primary_code_is_the_lowest_rank_and_the_others_are_kept_in_rank_order(catalogue):

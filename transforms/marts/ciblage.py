@@ -28,11 +28,17 @@ CIBLAGE_COLUMNS = (
     "acteur_repli",
     "score",
     "raisons",
+    "raisons_medicales",
     "exclu",
     "motif_exclusion",
     "duree_jours",
 )
-SCORES_SCHEMA = {"arret_id": pl.String, "score": pl.Float64, "raisons": pl.List(pl.String)}
+SCORES_SCHEMA = {
+    "arret_id": pl.String,
+    "score": pl.Float64,
+    "raisons": pl.List(pl.String),
+    "raisons_medicales": pl.List(pl.String),
+}
 ROUTAGE_SCHEMA = {"arret_id": pl.String, "as_of": pl.Date, "statut": pl.String}
 
 
@@ -65,13 +71,14 @@ def ciblage(
 
     ``arrets``: the ``arrets`` rows (those with ``as_of`` = ``as_of`` and ``en_cours`` are used).
     ``parametres``: the exclusion thresholds (``action_recente_jours``, ``en_attente_jours``).
-    ``scores``: ``arret_id, score, raisons`` of the scored arrêts, or None when no model is
+    ``scores``: ``arret_id, score, raisons, raisons_medicales`` of the scored arrêts, or None when no model is
     promoted (then the codes reading ``score`` are not evaluated and ``score`` is null).
     ``routage``: the routing ledger (``arret_id, as_of, statut``), or None.
 
     New columns: ``code_ru`` (met code of lowest rank; null when the row is only excluded),
     ``rang``, ``autres_codes`` (the other met codes, by rank), ``acteur``/``acteur_repli`` of
-    the primary code, ``score``, ``raisons`` (empty list when not scored), ``exclu`` and
+    the primary code, ``score``, ``raisons`` and ``raisons_medicales`` (the reasons drawn from medical
+    features, for the ISM and MC queues only; empty lists when not scored), ``exclu`` and
     ``motif_exclusion`` (first exclusion met, in catalogue order). Sorted by ``arret_id``.
     """
     import duckdb
@@ -110,7 +117,8 @@ def ciblage(
             f"select {', '.join(selects)} from entree", params={p: parametres[p] for p in used}
         ).pl()
         base = con.sql(
-            "select as_of, arret_id, assure_id, elsm, score, raisons, duree_jours from entree"
+            "select as_of, arret_id, assure_id, elsm, score, raisons, raisons_medicales, "
+            "duree_jours from entree"
         ).pl()
     finally:
         con.close()
@@ -148,6 +156,7 @@ def ciblage(
             pl.col("codes").list.slice(1).alias("autres_codes"),
             pl.col("motif_exclusion").is_not_null().alias("exclu"),
             pl.col("raisons").fill_null(pl.lit([], pl.List(pl.String))),
+            pl.col("raisons_medicales").fill_null(pl.lit([], pl.List(pl.String))),
             pl.col("score").cast(pl.Float64),
             pl.col("duree_jours").cast(pl.Int32),
         )

@@ -27,6 +27,7 @@ final as (
         r.repere_jours,
         s.score,
         s.raisons,
+        s.raisons_medicales,
         ro.derniere_routage_dte,
         cast($as_of - ro.derniere_routage_dte as integer) as jours_depuis_routage
     from arrets_en_cours as a

@@ -1,0 +1,164 @@
+"""Scoring with the promoted model: probability of chronicity and reasons in plain French.
+
+Never refits: the pipeline comes from the artifact as it was saved. The features of the
+``arrets`` frame must match the model's metadata exactly (same names, same types); a
+missing or differently typed feature is an error, never a silent zero.
+
+Reasons: for each feature, the row's score minus its score with that feature set to the
+reference value (the "ordinary arrêt" of training); the features that raise the score most
+(by at least ``seuil_raison``) become up to three reasons, ordered by contribution. Reasons
+drawn from medical features (medical category, ALD, TPT) go to ``raisons_medicales`` so that
+the files of the technicien and CSAM queues never show them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from models.features import (
+    CATEGORICAL,
+    ENCODED_ORDER,
+    FEATURE_NAMES,
+    MEDICAL,
+    eligible,
+    phrase,
+    to_model_input,
+)
+from models.registry import ModelError
+
+if TYPE_CHECKING:
+    from models.registry import LoadedModel
+
+MAX_RAISONS = 3
+BATCH_ROWS = 250_000
+SCORES_SCHEMA = {
+    "arret_id": pl.String,
+    "score": pl.Float64,
+    "raisons": pl.List(pl.String),
+    "raisons_medicales": pl.List(pl.String),
+}
+
+
+class FeatureMismatch(ModelError):
+    """The arrêts do not carry the model's features as it was trained on them."""
+
+
+def check_features(metadata: dict, frame: pl.DataFrame, version: str) -> None:
+    """Raise :class:`FeatureMismatch` unless ``frame`` has every model feature, same type."""
+    expected: dict[str, str] = metadata["features"]
+    if tuple(expected) != FEATURE_NAMES:
+        raise FeatureMismatch(
+            f"modèle {version} : ses caractéristiques ({', '.join(expected)}) ne sont pas "
+            f"celles de ce code ({', '.join(FEATURE_NAMES)}) : réentraînez-le (`ru train`)."
+        )
+    for name, dtype in expected.items():
+        if name not in frame.columns:
+            raise FeatureMismatch(
+                f"modèle {version} : caractéristique « {name} » absente de la table arrets"
+            )
+        actual = str(frame.schema[name])
+        if actual != dtype:
+            raise FeatureMismatch(
+                f"modèle {version} : caractéristique « {name} » de type {actual} dans la "
+                f"table arrets, {dtype} à l'entraînement"
+            )
+
+
+def _proba(model, encoded: np.ndarray) -> np.ndarray:
+    return model.predict_proba(encoded)[:, 1]
+
+
+@lru_cache(maxsize=65_536)
+def _phrase(name: str, value) -> str:
+    return phrase(name, value)
+
+
+def contributions(
+    pipeline, refs: list[float], frame: pl.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The score of each row and, per encoded column, how much the row's own value raises it
+    above the score with that column at its reference value (n × k, same column order as
+    :data:`ENCODED_ORDER`)."""
+    encoded = pipeline.named_steps["encodage"].transform(to_model_input(frame))
+    model = pipeline.named_steps["modele"]
+    score = _proba(model, encoded)
+    contrib = np.empty((encoded.shape[0], encoded.shape[1]), dtype=np.float64)
+    work = encoded.copy()
+    for j, ref in enumerate(refs):
+        original = work[:, j].copy()
+        work[:, j] = ref
+        contrib[:, j] = score - _proba(model, work)
+        work[:, j] = original
+    return score, contrib
+
+
+def _reasons(frame: pl.DataFrame, contrib: np.ndarray, seuil: float) -> tuple[list, list]:
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :MAX_RAISONS]
+    values = {name: frame[name].to_list() for name in ENCODED_ORDER}
+    raisons, medicales = [], []
+    for i in range(contrib.shape[0]):
+        plain, medical = [], []
+        for j in order[i]:
+            if contrib[i, j] < seuil:
+                break
+            name = ENCODED_ORDER[j]
+            value = values[name][i]
+            text = _phrase(name, str(value) if name in CATEGORICAL and value is not None else value)
+            (medical if name in MEDICAL else plain).append(text)
+        raisons.append(plain)
+        medicales.append(medical)
+    return raisons, medicales
+
+
+def score_frame(
+    pipeline, metadata: dict, frame: pl.DataFrame, with_reasons: bool = True
+) -> pl.DataFrame:
+    """``arret_id, score, raisons, raisons_medicales`` for every row of ``frame``."""
+    from threadpoolctl import threadpool_limits
+
+    refs = metadata["references"]
+    seuil = float(metadata["parametres"]["seuil_raison"])
+    with threadpool_limits(limits=max(1, int(metadata["parametres"].get("fils", 1)))):
+        parts = _score_batches(pipeline, refs, seuil, frame, with_reasons)
+    if not parts:
+        return pl.DataFrame(schema=SCORES_SCHEMA)
+    return pl.concat(parts)
+
+
+def _score_batches(pipeline, refs, seuil, frame, with_reasons) -> list[pl.DataFrame]:
+    parts = []
+    for start in range(0, frame.height, BATCH_ROWS):
+        batch = frame.slice(start, BATCH_ROWS)
+        if with_reasons:
+            score, contrib = contributions(pipeline, refs, batch)
+            raisons, medicales = _reasons(batch, contrib, seuil)
+        else:
+            encoded = pipeline.named_steps["encodage"].transform(to_model_input(batch))
+            score = _proba(pipeline.named_steps["modele"], encoded)
+            raisons = medicales = [[] for _ in range(batch.height)]
+        parts.append(
+            pl.DataFrame(
+                {
+                    "arret_id": batch["arret_id"],
+                    "score": np.clip(score, 0.0, 1.0),
+                    "raisons": raisons,
+                    "raisons_medicales": medicales,
+                },
+                schema=SCORES_SCHEMA,
+            )
+        )
+    return parts
+
+
+def score_arrets(model: LoadedModel, arrets: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """Scores and reasons of the arrêts at ``as_of`` the model applies to: ``MAL`` arrêts en
+    cours with ``duree_jours ≥ duree_min`` (21). One row per scored ``arret_id``."""
+    check_features(model.metadata, arrets, model.version)
+    duree_min = int(model.metadata["parametres"]["duree_min"])
+    rows = arrets.filter((pl.col("as_of") == as_of) & eligible(arrets, duree_min))
+    return score_frame(model.pipeline, model.metadata, rows)
