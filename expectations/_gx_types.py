@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from great_expectations.compatibility.pydantic import StrictStr
 from great_expectations.expectations.expectation import BatchExpectation
 
 FAMILIES = ("texte", "entier", "decimal", "date", "booleen", "liste")
@@ -36,25 +35,43 @@ def pandas_family(dtype: Any) -> str:
     return str(dtype)
 
 
-class ExpectColumnTypeFamily(BatchExpectation):
-    """Expect the column's dtype to belong to ``family`` (texte, entier, decimal, date,
-    booleen, liste). Lists come back from DuckDB as object columns; an all-null text column
-    may too, so ``objet`` is accepted for ``texte`` and ``liste``."""
+class ExpectContractColumnsToExist(BatchExpectation):
+    """Expect every column of the contract to be in the batch (extra columns are allowed:
+    the slice frame adds computed rule columns). Observed: the missing columns, in French."""
 
-    column: StrictStr
-    family: StrictStr
+    columns: list[str]
 
-    metric_dependencies = ("table.column_types",)
-    success_keys = ("column", "family")
-    args_keys = ("column", "family")
+    metric_dependencies = ("table.columns",)
+    success_keys = ("columns",)
+    args_keys = ("columns",)
 
     def _validate(self, metrics: dict, runtime_configuration=None, execution_engine=None):
-        column = self._get_success_kwarg("column")
-        family = self._get_success_kwarg("family")
-        types = metrics.get("table.column_types") or []
-        dtype = next((t["type"] for t in types if t["name"] == column), None)
-        if dtype is None:
-            return {"success": False, "result": {"observed_value": "colonne absente"}}
-        observed = pandas_family(dtype)
-        ok = observed == family or (observed == "objet" and family in ("texte", "liste"))
-        return {"success": ok, "result": {"observed_value": f"{observed} ({dtype})"}}
+        actual = set(metrics.get("table.columns") or [])
+        missing = [c for c in self._get_success_kwarg("columns") if c not in actual]
+        observed = "absente(s) : " + ", ".join(missing) if missing else "toutes présentes"
+        return {"success": not missing, "result": {"observed_value": observed}}
+
+
+class ExpectColumnTypeFamilies(BatchExpectation):
+    """Expect each column's dtype to belong to its family ({column: family}); a missing
+    column is left to :class:`ExpectContractColumnsToExist`. Lists come back from DuckDB as
+    object columns, so ``objet`` is accepted for ``texte`` and ``liste``. Observed: the
+    columns of another family, in French."""
+
+    families: dict[str, str]
+
+    metric_dependencies = ("table.column_types",)
+    success_keys = ("families",)
+    args_keys = ("families",)
+
+    def _validate(self, metrics: dict, runtime_configuration=None, execution_engine=None):
+        dtypes = {t["name"]: t["type"] for t in metrics.get("table.column_types") or []}
+        wrong = []
+        for column, family in self._get_success_kwarg("families").items():
+            if column not in dtypes:
+                continue
+            observed = pandas_family(dtypes[column])
+            if observed != family and not (observed == "objet" and family in ("texte", "liste")):
+                wrong.append(f"{column} : {observed} ({dtypes[column]}) au lieu de {family}")
+        observed = "; ".join(wrong) if wrong else "conformes"
+        return {"success": not wrong, "result": {"observed_value": observed}}

@@ -128,7 +128,7 @@ def _n(value: int) -> str:
 def _describe_breach(r: RuleResult, rows: int) -> str:
     head = f"règle {r.rule} ({r.detail})"
     if r.error:
-        return f"{head} — non évaluée : {r.error}"
+        return f"{head} — {r.error}"
     if r.unexpected is None:
         return f"{head} — observé : {r.observed}"
     return f"{head} — {_n(r.unexpected)} ligne(s) sur {_n(rows)}"
@@ -194,17 +194,21 @@ class ChecksSession:
         self._gx = gx
         self.context = gx.get_context(project_config=config, mode="ephemeral")
         self._source = self.context.data_sources.add_pandas("entrepot")
-        self._validations: dict[tuple[str, bool, tuple[str, ...]], Any] = {}
+        self._validations: dict[tuple[Contract, bool, tuple[str, ...]], Any] = {}
+        self._names: set[str] = set()
         self._pending_docs: list = []
 
     def _validation(self, contract: Contract, key_flag: bool, locate_by: list[str]):
         """The GX validation definition of ``contract`` (built once per session)."""
         from expectations.suites import build_suite
 
-        cache_key = (contract.table, key_flag, tuple(locate_by))
+        cache_key = (contract, key_flag, tuple(locate_by))
         if cache_key not in self._validations:
             gx = self._gx
             name = contract.table + ("__tranches" if key_flag else "")
+            if name in self._names:  # same table, another contract version or locator set
+                name = f"{name}__{len(self._names)}"
+            self._names.add(name)
             asset = self._source.add_dataframe_asset(name)
             batch = asset.add_batch_definition_whole_dataframe("tranche")
             suite = self.context.suites.add(
@@ -275,14 +279,19 @@ class ChecksSession:
         label: str,
         max_rows: int = MAX_ROWS,
         chunk_rows: int = CHUNK_ROWS,
+        contract: Contract | None = None,
     ) -> CheckReport:
         """Check one slice; write its JSON result. Does not raise on a breach (see
-        :func:`check_table`) and does not build the Data Docs (see :meth:`build_docs`)."""
+        :func:`check_table`) and does not build the Data Docs (see :meth:`build_docs`).
+
+        ``contract`` defaults to the table's contract file; a slice above ``max_rows`` rows
+        is validated in chunks of ``chunk_rows``.
+        """
         from expectations.contract import load_contract
         from expectations.suites import rules, slice_query
 
         started = time.perf_counter()
-        contract = load_contract(table)
+        contract = contract or load_contract(table)
         present = _table_columns(con, table)
         count_sql = f'select count(*) from "{table}"' + (f" where ({where})" if where else "")
         total = con.execute(count_sql, params or {}).fetchall()[0][0]
@@ -427,6 +436,7 @@ def _examples(result: dict) -> list[dict[str, Any]]:
     return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
 
 
+_STRUCTURAL = ("colonnes", "types")
 _EXC_LINE = re.compile(r"[^\n]*(?:Error|Exception)[^\n]*")
 
 
@@ -442,27 +452,25 @@ def _merge(rule_list, gx_results, total: int) -> list[RuleResult]:
             severity=rule.severity,
             detail=rule.detail,
             success=True,
-            unexpected=None if rule.kind in ("colonne_presente", "type") else 0,
+            unexpected=None if rule.kind in _STRUCTURAL else 0,
         )
     for gx_result in gx_results:
         for er in gx_result.results:
             name = er.expectation_config.meta["regle"]
             out = by_rule[name]
-            exc = er.exception_info or {}
-            if exc.get("raised_exception"):
+            message = _exception_message(er.exception_info)
+            res = dict(er.result or {})
+            if message is not None or (
+                not er.success and out.kind not in _STRUCTURAL and "unexpected_count" not in res
+            ):
                 out.success = False
                 out.unexpected = None
-                message = str(exc.get("exception_message") or "erreur")
-                out.error = _french_error(message)
+                out.error = _french_error(message or "")
                 continue
-            res = dict(er.result or {})
             if not er.success:
                 out.success = False
-            if out.kind in ("colonne_presente", "type"):
-                observed = res.get("observed_value")
-                if out.kind == "colonne_presente":
-                    observed = "présente" if er.success else "colonne absente"
-                out.observed = str(observed) if observed is not None else out.observed
+            if out.kind in _STRUCTURAL:
+                out.observed = str(res.get("observed_value"))
                 continue
             if out.unexpected is not None:
                 out.unexpected += int(res.get("unexpected_count") or 0)
@@ -475,9 +483,24 @@ def _merge(rule_list, gx_results, total: int) -> list[RuleResult]:
     return list(by_rule.values())
 
 
+def _exception_message(info: dict | None) -> str | None:
+    """GX's exception info, flat ({raised_exception, exception_message}) or per metric."""
+    if not info:
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message") or "")
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message") or "")
+    return None
+
+
 def _french_error(message: str) -> str:
-    if "column" in message.lower() and ("not found" in message.lower() or "missing" in message):
-        return "colonne absente ou non évaluable"
+    """A short French reason for a rule GX could not evaluate."""
+    low = message.lower()
+    missing = ("not found", "missing", "does not exist")
+    if not message or ("column" in low and any(m in low for m in missing)):
+        return "non évaluable : colonne absente"
     first = _EXC_LINE.search(message)
     return (first.group(0) if first else message).strip()[:300]
 
