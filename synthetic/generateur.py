@@ -29,7 +29,6 @@ from synthetic.outils import (
     expand,
     group_cumsum,
     next_business_day,
-    pick_rows,
     previous_business_day,
 )
 from synthetic.population import (
@@ -182,15 +181,24 @@ def generer_lot(
     psa_flag = rng.random(n) < 0.03
     psa = np.char.add("P", np.char.zfill(((gid * 2654435761 + 97) % 10**16).astype(str), 16))
     # Per-assuré text columns, gathered onto lines and actions by index.
+    dept_elsm = np.array([x.departement for x in monde.elsm])
+    res_dpt = np.where(rng.random(n) < 0.94, dept_elsm[e], rng.choice(dept_elsm, n))
     assures = pl.DataFrame(
-        {"ORG_AFF_COD": org, "BEN_NIR": nir, "BEN_NIR_PSA": psa, "_psa": psa_flag}
+        {
+            "ORG_AFF_COD": org,
+            "BEN_NIR": nir,
+            "BEN_NIR_PSA": psa,
+            "_psa": psa_flag,
+            "BEN_RES_DPT": res_dpt,
+            "_elsm": np.array([x.code for x in monde.elsm])[e],
+        }
     ).select(
         "ORG_AFF_COD",
         pl.when(~pl.col("_psa")).then(pl.col("BEN_NIR")).alias("BEN_NIR"),
         pl.when(pl.col("_psa")).then(pl.col("BEN_NIR_PSA")).alias("BEN_NIR_PSA"),
+        "BEN_RES_DPT",
+        "_elsm",
     )
-    dept_elsm = np.array([x.departement for x in monde.elsm])
-    res_dpt = np.where(rng.random(n) < 0.94, dept_elsm[e], rng.choice(dept_elsm, n))
     mt = _choose_within(rng, monde.mg, monde.mg_poids, e)
     has_mt = rng.random(n) < 0.95
     emp1 = _choose_within(rng, monde.emp, monde.emp_poids, e)
@@ -291,7 +299,8 @@ def generer_lot(
     act_res = np.zeros((na, n_slots), dtype=np.int64)
 
     def res_draw(probs):
-        return pick_rows(rng, np.tile(np.asarray(probs, dtype=float), (na, 1)))
+        p = np.asarray(probs, dtype=float)
+        return rng.choice(p.size, na, p=p / p.sum())
 
     def place(slot, cond, lo, hi, typ, actor, res):
         day = lo + (rng.random(na) * np.maximum(hi - lo, 1)).astype(np.int64)
@@ -403,6 +412,15 @@ def generer_lot(
         ),
     )  # fmt: skip
     pru_atmp_29 = np.minimum(0.8 * sjb[A_ass], PLAFOND_ATMP)
+    plafond = np.where(
+        A_risk == ATMP,
+        PLAFOND_ATMP,
+        np.where(
+            A_risk == MAT,
+            PLAFOND_MAT,
+            np.where(A_start < BASCULE_PLAFOND, PLAFOND_MAL_AVANT, PLAFOND_MAL_APRES),
+        ),
+    )
 
     # ---------------------------------------------------------------- prescriptions
     l0 = np.array([3, 5, 7, 10, 14, 15, 21, 30])[
@@ -438,7 +456,7 @@ def generer_lot(
     )
     ns = s_arr.size
     s_start = A_start[s_arr]
-    pre_nat = np.where(s_rank == 0, np.where(rechute[s_arr], "R", "I"), "P")
+    pre_nat = np.where(s_rank == 0, np.where(rechute[s_arr], 2, 0), 1)  # I, P, R
     pre_pre = s_start + s_off - np.where(s_rank == 0, 0, rng.integers(0, 4, ns))
     pre_fin = s_start + e_off
     # Prolongations: same prescriber mostly, else the médecin traitant or another GP.
@@ -531,7 +549,9 @@ def generer_lot(
         again = rng.random(d["NBR"].size) < 0.5
         r = {k: v[again] for k, v in d.items()}
         r["NBR"] = -r["NBR"]
-        r["PRU"] = np.round(r["PRU"] * rng.uniform(0.85, 1.1, r["PRU"].size), 2)
+        r["PRU"] = np.round(
+            np.minimum(r["PRU"] * rng.uniform(0.85, 1.1, r["PRU"].size), plafond[r["_arr"]]), 2
+        )
         r["KIND"] = np.full(r["NBR"].size, 3)
         extra.append(r)
     allk = {k: np.concatenate([normal[k], *[x[k] for x in extra]]) for k in normal}
@@ -547,7 +567,11 @@ def generer_lot(
     c = {k: v[corr] for k, v in allk.items()}
     c_lig = lig[corr]
     c["FLX"] = next_business_day(c["FLX"] + rng.integers(5, 46, c["FLX"].size))
-    c["PRU"] = np.round(c["PRU"] * rng.uniform(1.01, 1.08, c["PRU"].size), 2)
+    # (a revaluation, within the cap; a line already at the cap gets a corrected period
+    # amount, e.g. after a salary certificate, hence slightly lower)
+    revalued = c["PRU"] * rng.uniform(1.01, 1.08, c["PRU"].size)
+    capped = revalued > plafond[c["_arr"]]
+    c["PRU"] = np.round(np.where(capped, c["PRU"] * 0.97, revalued), 2)
     c_ok = c["FLX"] <= d1
     c = {k: v[c_ok] for k, v in c.items()}
     final = {k: np.concatenate([allk[k], c[k]]) for k in allk}
@@ -562,39 +586,39 @@ def generer_lot(
     lignes = (
         pl.DataFrame(
             {
-                "LIG_NUM": np.char.zfill(lig.astype(str), 13),
+                "LIG_NUM": pl.Series(lig).cast(pl.String).str.zfill(13),
                 "FLX_DIS_DTD": days_to_date(final["FLX"]),
                 **{c: assures[c].gather(ass) for c in ("ORG_AFF_COD", "BEN_NIR", "BEN_NIR_PSA")},
                 "BEN_RNG_GEM": rang[ass],
                 "BEN_SEX_COD": sex[ass],
                 "BEN_NAI_ANN": birth[ass],
-                "BEN_RES_DPT": res_dpt[ass],
+                "BEN_RES_DPT": assures["BEN_RES_DPT"].gather(ass),
                 "RGO_ASU_NAT": final["RGO"],
                 "ATT_NAT": final["ATT"],
                 "PRS_NAT_REF": final["PRS"],
                 "ARR_NUM": np.where(has_arr_num[arr], A_id[arr], -1),
                 "ARR_DEB_DTE": pl.Series(days_to_date(np.maximum(final["DEB"], 0))),
-                "PRE_NAT": final["PRE_NAT"],
+                "PRE_NAT": _lookup(["I", "P", "R"], final["PRE_NAT"]),
                 "PRE_PRE_DTD": days_to_date(final["PRE_PRE"]),
                 "PRE_FIN_DTE": days_to_date(final["PRE_FIN"]),
-                "PFS_PRE_NUM": monde.pre_num[pres_l],
+                "PFS_PRE_NUM": _lookup(monde.pre_num, pres_l),
                 "_mt": mt_l,
                 "_emp": emp_l,
                 "PSP_SPE_COD": monde.pre_spe[pres_l],
-                "PRS_MTT_NUM": monde.pre_num[np.maximum(mt_l, 0)],
-                "IJR_EMP_NUM": monde.emp_siret[np.maximum(emp_l, 0)],
+                "PRS_MTT_NUM": _lookup(monde.pre_num, np.maximum(mt_l, 0)),
+                "IJR_EMP_NUM": _lookup(monde.emp_siret, np.maximum(emp_l, 0)),
                 "EXE_SOI_DTD": days_to_date(final["DTD"]),
                 "EXE_SOI_DTF": days_to_date(final["DTF"]),
                 "PRS_ACT_NBR": final["NBR"],
                 "PRS_ACT_QTE": final["QTE"],
                 "BSE_REM_PRU": final["PRU"],
                 "BSE_REM_MNT": mnt,
-                "TPT_IND": np.where(final["TPT"], "O", "N"),
-                "ALD_IND": np.where(A_ald[arr], "O", "N"),
-                "MTF_CAT": CATEGORIES[A_cat[arr]],
+                "TPT_IND": _lookup(["N", "O"], final["TPT"].astype(np.int64)),
+                "ALD_IND": _lookup(["N", "O"], A_ald[arr].astype(np.int64)),
+                "MTF_CAT": _lookup(CATEGORIES, A_cat[arr]),
                 "_mtf": has_mtf[arr],
-                "DCD_IND": np.where(final["DCD"], "O", "N"),
-                "_elsm": np.array([x.code for x in monde.elsm])[A_e[arr]],
+                "DCD_IND": _lookup(["N", "O"], final["DCD"].astype(np.int64)),
+                "_elsm": assures["_elsm"].gather(ass),
             }
         )
         .with_columns(
@@ -648,6 +672,11 @@ def generer_lot(
         Lot(lignes=lignes, actions=actions, n_assures=n, n_arrets=int(na_k)),
         compteurs_nir,
     )
+
+
+def _lookup(values, idx: np.ndarray) -> pl.Series:
+    """Text values of a small table, gathered by index (fast, unlike numpy strings)."""
+    return pl.Series(values, dtype=pl.String).gather(np.asarray(idx, dtype=np.int64))
 
 
 def _arr_num_expr() -> pl.Expr:
