@@ -28,8 +28,11 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
+
+from flows.cli_common import DataOption, fail
 from flows.settings import DataPaths
 
 if TYPE_CHECKING:
@@ -45,7 +48,8 @@ log = logging.getLogger("ru.controles")
 
 MAX_ROWS = 5_000_000  # above this, the slice is validated in chunks
 CHUNK_ROWS = 2_000_000
-DOCS_RESULTS_LIMIT = 200  # validation results listed on the Data Docs index
+DOCS_RESULTS_LIMIT = 100  # validation results listed on the Data Docs index
+GX_KEEP_DAYS = 90  # GX's copies of the results (behind the Data Docs); our JSON stays
 LOCATOR_COLUMNS = ("fichier", "ligne")  # where a raw line came from, when the table has it
 
 
@@ -142,9 +146,9 @@ class ChecksSession:
     """One ephemeral GX context for a data folder's checks, reused across tables.
 
     Suites, validation definitions and the pandas datasource live in memory; validation
-    results are stored as files under ``controles/gx/`` so that the Data Docs index
-    (``controles/data_docs/index.html``) lists past runs too (the latest 200). No network,
-    no usage statistics, no progress bars.
+    results are stored as files under ``controles/gx/`` (kept 90 days) so that the Data Docs
+    index (``controles/data_docs/index.html``) lists past runs too (the latest 100). No
+    network, no usage statistics, no progress bars.
     """
 
     def __init__(self, paths: DataPaths):
@@ -162,6 +166,7 @@ class ChecksSession:
         store_dir = paths.checks / "gx" / "validations"
         for d in (self.docs_dir, self.results_dir, store_dir):
             d.mkdir(parents=True, exist_ok=True)
+        _prune(store_dir, GX_KEEP_DAYS)
         defaults = InMemoryStoreBackendDefaults()
         defaults.stores[defaults.validation_results_store_name]["store_backend"] = {
             "class_name": "TupleFilesystemStoreBackend",
@@ -383,9 +388,25 @@ def slice_chunks(
         yield _to_pandas(pa.Table.from_batches(batches))
 
 
+def _prune(store_dir: Path, days: int) -> int:
+    """Delete GX validation results older than ``days`` (their Data Docs pages go at the
+    next build); the number deleted. The JSON results under ``resultats/`` are kept."""
+    limit = time.time() - days * 86400
+    removed = 0
+    for path in store_dir.rglob("*.json"):
+        if path.stat().st_mtime < limit:
+            path.unlink()
+            removed += 1
+    for folder in sorted(store_dir.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
+
+
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     rows = con.execute(
         "select column_name from information_schema.columns where table_name = ? "
+        "and table_catalog = current_database() and table_schema = current_schema() "
         "order by ordinal_position",
         [table],
     ).fetchall()
@@ -578,3 +599,118 @@ def check_tables(
     if failed:
         raise ChecksFailed("\n".join(r.failure_message() for r in failed), reports)
     return reports
+
+
+# ---------------------------------------------------------------------------------------
+# ``ru check``: re-run the checks of whole tables or of one date
+
+
+@dataclass
+class ChecksSummary:
+    """What ``ru check`` checked: one report per table, the Data Docs index."""
+
+    as_of: dt.date | None
+    reports: list[CheckReport]
+    docs_index: Path | None
+    duration_s: float
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.reports)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "success": self.success,
+            "docs_index": str(self.docs_index) if self.docs_index else None,
+            "duration_s": self.duration_s,
+            "reports": [r.as_dict() for r in self.reports],
+        }
+
+
+def checks_at(
+    paths: DataPaths, tables: list[str] | None = None, as_of: dt.date | None = None
+) -> ChecksSummary:
+    """Check ``tables`` (default: every contract whose table is in the warehouse).
+
+    With ``as_of``, tables that have an ``as_of`` column are restricted to that date; the
+    others (``lignes_ij``, ``actions``) are checked whole. Never raises on a breach: the
+    summary says which rules failed.
+    """
+    from expectations.contract import all_contracts, load_contract
+    from flows.warehouse import table_exists, warehouse
+
+    started = time.perf_counter()
+    with warehouse(paths, read_only=True) as con:
+        if tables:
+            contracts = [load_contract(t) for t in tables]
+            missing = [c.table for c in contracts if not table_exists(con, c.table)]
+            if missing:
+                raise ValueError(f"table(s) absente(s) de l'entrepôt : {', '.join(missing)}")
+        else:
+            contracts = [c for c in all_contracts() if table_exists(con, c.table)]
+        s = session(paths)
+        reports = []
+        for contract in contracts:
+            dated = as_of is not None and "as_of" in contract.column_names
+            label = f"{contract.table} au {as_of:%d/%m/%Y}" if dated else contract.table
+            reports.append(
+                s.check(
+                    con,
+                    contract.table,
+                    where="as_of = $as_of" if dated else None,
+                    params={"as_of": as_of} if dated else None,
+                    label=f"ru check : {label}",
+                )
+            )
+        index = s.build_docs() if reports else None
+    return ChecksSummary(as_of, reports, index, round(time.perf_counter() - started, 3))
+
+
+def check(
+    tables: Annotated[
+        list[str] | None,
+        typer.Argument(help="Tables à contrôler (par défaut : toutes celles de l'entrepôt)."),
+    ] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Ne contrôle que les lignes de la date d'arrêté D (AAAA-MM-JJ) des tables "
+            "construites à une date ; lignes_ij et actions sont contrôlées en entier.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Affiche le résumé en JSON.")] = False,
+    data: DataOption = None,
+) -> None:
+    """Relance les contrôles de données (contrats expectations/contracts/*.yml).
+
+    Écrit un résultat JSON par table dans controles/resultats/ et met à jour les Data Docs
+    (controles/data_docs/index.html). Sort en erreur si une règle bloquante est enfreinte.
+    """
+    from expectations.contract import ContractError
+    from flows.console import out
+    from flows.settings import resolve_data_dir
+    from flows.warehouse import WarehouseError
+
+    paths = resolve_data_dir(data)
+    try:
+        summary = checks_at(paths, tables, as_of.date() if as_of else None)
+    except (ContractError, WarehouseError, ValueError) as exc:
+        fail(str(exc))
+    if json_output:
+        out.print_json(data=summary.as_dict())
+    else:
+        for r in summary.reports:
+            state = "[green]ok[/]" if r.success else "[bold red]échec[/]"
+            extra = f", {len(r.warnings)} avertissement(s)" if r.warnings else ""
+            out.print(f"{r.table} : {state} — {_n(r.rows)} ligne(s), {r.duration_s:.1f} s{extra}")
+            for line in [r.failure_message()] if not r.success else []:
+                out.print(f"  {line}")
+            for w in r.warnings:
+                out.print(f"  [yellow]{w}[/]")
+        out.print(f"Data Docs : {summary.docs_index}")
+    if not summary.success:
+        raise typer.Exit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from flows import build as build_step
+from flows import checks as checks_step
 from flows import export as export_step
 from flows import indicators, ingest, nightly_cli, query, report
 from flows import route as route_step
@@ -47,6 +48,7 @@ app.command("query")(query.query)
 app.command("sample")(sample.sample)
 app.command("ingest")(ingest.ingest)
 app.command("build")(build_step.build)
+app.command("check")(checks_step.check)
 app.command("train")(train_step.train)
 app.command("target")(target_step.target)
 app.command("route")(route_step.route_cmd)
