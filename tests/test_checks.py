@@ -431,6 +431,44 @@ def test_check_tables_checks_every_table_then_raises(con, paths):
     assert len(list((paths.checks / "resultats").glob("*.json"))) == before + 2
 
 
+def test_ru_check_reports_each_table_and_exits_in_error_on_a_failed_rule(tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    rows = lignes(3)
+    rows[1]["PRS_ACT_NBR"] = 29
+    load(con, "lignes_ij", rows)
+    load(con, "actions", [action()])
+    con.close()
+    result_ = CliRunner().invoke(app, ["check", "--data", str(tmp_path)])
+    assert result_.exit_code == 1, result_.output
+    assert "actions : ok — 1 ligne(s)" in result_.output
+    assert "lignes_ij : échec — 3 ligne(s)" in result_.output
+    assert "règle denombrement_borne (abs(PRS_ACT_NBR) <= PRS_ACT_QTE) — 1 ligne(s) sur 3" in (
+        result_.output
+    )
+    assert len(list((tmp_path / "controles" / "resultats").glob("*.json"))) == 2
+    ok = CliRunner().invoke(app, ["check", "actions", "--data", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_gx_results_older_than_90_days_are_pruned(tmp_path):
+    import os
+
+    from flows.checks import ChecksSession
+
+    store = tmp_path / "controles" / "gx" / "validations" / "actions" / "nuit" / "20250101"
+    store.mkdir(parents=True)
+    old, recent = store / "ancien.json", store / "recent.json"
+    old.write_text("{}")
+    recent.write_text("{}")
+    os.utime(old, (0, 0))
+    ChecksSession(DataPaths(tmp_path))
+    assert not old.exists() and recent.exists()
+
+
 # ---------------------------------------------------------------------------------------
 # Documentation
 
