@@ -129,7 +129,10 @@ def scratch(con: duckdb.DuckDBPyConnection, path: str = ":memory:") -> Iterator[
 
     Its tables (one per model run) vanish on exit; ``con``'s own database is never written.
     """
-    con.execute(f"attach '{_quote(path)}' as {SCRATCH}")
+    # read-write even when ``con`` is read-only (training reads a read-only warehouse);
+    # compressed in memory: the staged lines are the largest object of a build
+    options = "read_only false, compress" if path == ":memory:" else "read_only false"
+    con.execute(f"attach '{_quote(path)}' as {SCRATCH} ({options})")
     try:
         yield SCRATCH
     finally:
@@ -222,7 +225,8 @@ def run_models(
             with _models_first(con):
                 con.execute(f"create or replace table {_table(model.name)} as\n{model.sql}", values)
         else:
-            frames = {dep: con.table(_table(dep)).pl().lazy() for dep in model.depends_on}
+            # lazy: Polars pushes its projections and filters down to DuckDB
+            frames = {dep: con.table(_table(dep)).pl(lazy=True) for dep in model.depends_on}
             out = model.function(**frames, **params).collect()
             _store_frame(con, model.name, out)
         result.durations[model.name] = time.perf_counter() - start

@@ -8,6 +8,7 @@
 --   risque, IJR_EMP_NUM, BSE_REM_PRU, BEN_SEX_COD, BEN_NAI_ANN.
 -- "Latest line": paid lines (est_payee) first, then latest EXE_SOI_DTF, latest FLX_DIS_DTD,
 -- highest LIG_NUM (numeric order for digit strings: longer first, then text).
+-- Aggregates with struct keys rather than window functions: one hash aggregation per arrêt.
 with
 
 lignes as (
@@ -18,20 +19,30 @@ reference_elsm as (
     select * from ref_elsm
 ),
 
-ordonnees as (
+avec_recence as (
     select
         *,
-        row_number() over recence as rang_recent,
-        -- paid non-TPT lines at or after this one: 0 inside the trailing TPT run
-        sum(case when est_payee and TPT_IND <> 'O' then 1 else 0 end) over (
-            recence rows between unbounded preceding and current row
-        ) as cassures_tpt
+        {
+            'payee': est_payee,
+            'fin': EXE_SOI_DTF,
+            'flux': FLX_DIS_DTD,
+            'n': length(LIG_NUM),
+            'lig': LIG_NUM
+        } as recence,
+        {
+            'prescription': PRE_PRE_DTD,
+            'flux': FLX_DIS_DTD,
+            'n': length(LIG_NUM),
+            'lig': LIG_NUM
+        } as ordre_prescription,
+        {
+            'prescription': PRE_PRE_DTD,
+            'debut': EXE_SOI_DTD,
+            'flux': FLX_DIS_DTD,
+            'n': length(LIG_NUM),
+            'lig': LIG_NUM
+        } as anciennete
     from lignes
-    window recence as (
-        partition by arret_id
-        order by est_payee desc, EXE_SOI_DTF desc, FLX_DIS_DTD desc,
-            length(LIG_NUM) desc, LIG_NUM desc
-    )
 ),
 
 agregees as (
@@ -39,58 +50,78 @@ agregees as (
         arret_id,
         any_value(assure_id) as assure_id,
         any_value(arret_num) as ARR_NUM,
-        any_value(ORG_AFF_COD) filter (where rang_recent = 1) as ORG_AFF_COD,
-        any_value(risque) filter (where rang_recent = 1) as risque,
-        coalesce(min(ARR_DEB_DTE), min(EXE_SOI_DTD)) as debut_arret,
         arg_max(
-            PRE_FIN_DTE,
-            {'prescription': PRE_PRE_DTD, 'flux': FLX_DIS_DTD, 'n': length(LIG_NUM), 'lig': LIG_NUM}
-        ) as fin_prescrite,
+            {
+                'org': ORG_AFF_COD,
+                'risque': risque,
+                'emp': IJR_EMP_NUM,
+                'pru': BSE_REM_PRU,
+                'sexe': BEN_SEX_COD,
+                'naissance': BEN_NAI_ANN,
+                'tpt': est_payee and TPT_IND = 'O'
+            },
+            recence
+        ) as derniere,
+        coalesce(min(ARR_DEB_DTE), min(EXE_SOI_DTD)) as debut_arret,
+        arg_max(PRE_FIN_DTE, ordre_prescription) as fin_prescrite,
         max(EXE_SOI_DTF) filter (where est_payee) as dernier_jour_paye,
         cast(sum(PRS_ACT_NBR) as integer) as jours_ij,
         cast(sum(BSE_REM_MNT) as decimal(14, 2)) as montant_ij,
         cast(count(distinct {'prescription': PRE_PRE_DTD, 'prescripteur': PFS_PRE_NUM})
             filter (where PRE_NAT = 'P') as integer) as nb_prolongations,
         coalesce(
-            arg_min(
-                {'pre': PFS_PRE_NUM, 'spe': PSP_SPE_COD},
-                {'prescription': PRE_PRE_DTD, 'debut': EXE_SOI_DTD, 'flux': FLX_DIS_DTD,
-                 'n': length(LIG_NUM), 'lig': LIG_NUM}
-            ) filter (where PRE_NAT = 'I'),
-            arg_min(
-                {'pre': PFS_PRE_NUM, 'spe': PSP_SPE_COD},
-                {'prescription': PRE_PRE_DTD, 'debut': EXE_SOI_DTD, 'flux': FLX_DIS_DTD,
-                 'n': length(LIG_NUM), 'lig': LIG_NUM}
-            )
+            arg_min({'pre': PFS_PRE_NUM, 'spe': PSP_SPE_COD}, anciennete)
+                filter (where PRE_NAT = 'I'),
+            arg_min({'pre': PFS_PRE_NUM, 'spe': PSP_SPE_COD}, anciennete)
         ) as initial,
-        coalesce(
-            list_distinct(list(PFS_PRE_NUM) filter (
-                where PRE_NAT = 'P' and PFS_PRE_NUM is distinct from PRS_MTT_NUM
-            )),
-            []
+        list(distinct PFS_PRE_NUM) filter (
+            where PRE_NAT = 'P' and PFS_PRE_NUM is distinct from PRS_MTT_NUM
         ) as prescripteurs_prolongation_hors_mt,
-        coalesce(bool_or(TPT_IND = 'O') filter (where rang_recent = 1 and est_payee), false)
-            as tpt_en_cours,
-        min(EXE_SOI_DTD) filter (where est_payee and TPT_IND = 'O' and cassures_tpt = 0)
-            as debut_tpt,
+        max(recence) filter (where est_payee and TPT_IND <> 'O') as derniere_non_tpt,
+        list({'recence': recence, 'debut': EXE_SOI_DTD})
+            filter (where est_payee and TPT_IND = 'O') as lignes_tpt,
         coalesce(bool_or(ALD_IND = 'O'), false) as ald,
-        arg_min(MTF_CAT, rang_recent) filter (where MTF_CAT is not null) as mtf_cat,
-        any_value(IJR_EMP_NUM) filter (where rang_recent = 1) as IJR_EMP_NUM,
-        any_value(BSE_REM_PRU) filter (where rang_recent = 1) as BSE_REM_PRU,
-        any_value(BEN_SEX_COD) filter (where rang_recent = 1) as BEN_SEX_COD,
-        any_value(BEN_NAI_ANN) filter (where rang_recent = 1) as BEN_NAI_ANN
-    from ordonnees
+        arg_max(MTF_CAT, recence) filter (where MTF_CAT is not null) as mtf_cat
+    from avec_recence
     group by arret_id
 ),
 
-prescripteurs_derives as (
+derivees as (
     select
-        * exclude (initial, prescripteurs_prolongation_hors_mt),
+        arret_id,
+        assure_id,
+        ARR_NUM,
+        derniere.org as ORG_AFF_COD,
+        derniere.risque as risque,
+        debut_arret,
+        fin_prescrite,
+        dernier_jour_paye,
+        jours_ij,
+        montant_ij,
+        nb_prolongations,
         initial.pre as prescripteur_initial,
         initial.spe as PSP_SPE_COD,
-        len(list_filter(
-            prescripteurs_prolongation_hors_mt, lambda p: p <> initial.pre
-        )) > 0 as prolongation_autre_prescripteur
+        coalesce(
+            len(list_filter(
+                prescripteurs_prolongation_hors_mt, lambda p: p <> initial.pre
+            )) > 0,
+            false
+        ) as prolongation_autre_prescripteur,
+        coalesce(derniere.tpt, false) as tpt_en_cours,
+        -- the trailing run: paid TPT lines more recent than the latest paid full-time line
+        case when derniere.tpt then list_min(list_transform(
+            list_filter(
+                lignes_tpt,
+                lambda l: derniere_non_tpt is null or l.recence > derniere_non_tpt
+            ),
+            lambda l: l.debut
+        )) end as debut_tpt,
+        ald,
+        mtf_cat,
+        derniere.emp as IJR_EMP_NUM,
+        derniere.pru as BSE_REM_PRU,
+        derniere.sexe as BEN_SEX_COD,
+        derniere.naissance as BEN_NAI_ANN
     from agregees
 ),
 
@@ -99,7 +130,7 @@ final as (
         a.*,
         r.elsm,
         r.drsm
-    from prescripteurs_derives as a
+    from derivees as a
     left join reference_elsm as r
         on a.ORG_AFF_COD = r.code_organisme
 )

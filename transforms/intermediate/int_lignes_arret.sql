@@ -1,8 +1,8 @@
 -- int_lignes_arret: each in-scope line visible at $as_of, assigned to its arrêt.
 -- One row per (ORG_AFF_COD, LIG_NUM) in scope. New columns:
---   arret_cle   the arrêt's key as text: 'N|assure_id|ORG_AFF_COD|ARR_NUM' for numbered
---               arrêts, 'C|assure_id|risque|first EXE_SOI_DTD' for chained lines;
---   arret_id    md5 of arret_cle (stable across runs and versions);
+--   arret_id    md5 of the arrêt's key as text (stable across runs and versions):
+--               'N|assure_id|ORG_AFF_COD|ARR_NUM' for a numbered arrêt,
+--               'C|assure_id|risque|first EXE_SOI_DTD (AAAA-MM-JJ)' for a chained one;
 --   arret_num   the arrêt's ARR_NUM (null for a chained arrêt);
 --   est_payee   the line pays days that are not cancelled: PRS_ACT_NBR > 0 and the net
 --               dénombrement of its period (same assuré, same EXE_SOI_DTD and EXE_SOI_DTF,
@@ -73,30 +73,22 @@ fin_precedente as (
 debuts_de_chaine as (
     select
         *,
-        case
-            when fin_max_precedente is null then 1
-            when EXE_SOI_DTD - fin_max_precedente - 1 > $ecart_max_jours then 1
-            else 0
-        end as nouvelle_chaine
+        fin_max_precedente is null
+        or EXE_SOI_DTD - fin_max_precedente - 1 > $ecart_max_jours as nouvelle_chaine
     from fin_precedente
 ),
 
-chaines as (
+chainees as (
+    -- lines come in EXE_SOI_DTD order, so the start of a line's chain is the latest chain
+    -- start seen so far
     select
-        *,
-        sum(nouvelle_chaine) over (
+        * exclude (fin_max_precedente, nouvelle_chaine),
+        max(case when nouvelle_chaine then EXE_SOI_DTD end) over (
             partition by assure_id, risque
             order by EXE_SOI_DTD, EXE_SOI_DTF, FLX_DIS_DTD, ORG_AFF_COD, LIG_NUM
             rows between unbounded preceding and current row
-        ) as numero_chaine
+        ) as debut_chaine
     from debuts_de_chaine
-),
-
-chainees as (
-    select
-        * exclude (fin_max_precedente, nouvelle_chaine, numero_chaine),
-        min(EXE_SOI_DTD) over (partition by assure_id, risque, numero_chaine) as debut_chaine
-    from chaines
 ),
 
 cles as (
@@ -119,20 +111,30 @@ cles as (
     from numerotees
 ),
 
-annulations as (
-    select
-        *,
-        PRS_ACT_NBR > 0
-        and sum(PRS_ACT_NBR) over (partition by assure_id, EXE_SOI_DTD, EXE_SOI_DTF) > 0
-            as est_payee
-    from cles
+periodes_avec_annulation as (
+    select distinct assure_id, EXE_SOI_DTD, EXE_SOI_DTF
+    from lignes
+    where PRS_ACT_NBR < 0
+),
+
+periodes_annulees as (
+    -- periods whose net dénombrement is not positive: none of their days is paid
+    select l.assure_id, l.EXE_SOI_DTD, l.EXE_SOI_DTF
+    from lignes as l
+    semi join periodes_avec_annulation as a
+        using (assure_id, EXE_SOI_DTD, EXE_SOI_DTF)
+    group by all
+    having sum(l.PRS_ACT_NBR) <= 0
 ),
 
 final as (
     select
-        md5(arret_cle) as arret_id,
-        *
-    from annulations
+        md5(c.arret_cle) as arret_id,
+        c.* exclude (arret_cle),
+        c.PRS_ACT_NBR > 0 and a.assure_id is null as est_payee
+    from cles as c
+    left join periodes_annulees as a
+        using (assure_id, EXE_SOI_DTD, EXE_SOI_DTF)
 )
 
 select * from final
