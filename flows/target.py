@@ -113,7 +113,7 @@ def target_at(
     with warehouse(paths) as con:
         if not table_exists(con, "arrets"):
             raise TargetError("table arrets absente : lancez d'abord `ru build`.")
-        arrets = con.execute("select * from arrets where as_of = $as_of", {"as_of": as_of}).pl()
+        arrets = con.sql("select * from arrets where as_of = $as_of", params={"as_of": as_of}).pl()
         if arrets.is_empty():
             raise TargetError(
                 f"aucun arrêt construit au {as_of:%d/%m/%Y} : lancez d'abord "
@@ -121,10 +121,10 @@ def target_at(
             )
         routage = None
         if table_exists(con, "routage"):
-            routage = con.execute(
+            routage = con.sql(
                 "select arret_id, as_of, statut from routage "
                 "where as_of < $as_of and as_of >= $as_of - $jours",
-                {"as_of": as_of, "jours": settings.ciblage.en_attente_jours},
+                params={"as_of": as_of, "jours": settings.ciblage.en_attente_jours},
             ).pl()
 
         scores = None
