@@ -2,17 +2,21 @@
 
     uv run python benchmarks/bench_checks.py [--lignes 1000000 5000000] [--dossier /tmp/x]
 
-Measures, for each size: pulling the slice into pandas (DuckDB ``.df()`` vs Polars
-``.pl()`` then ``to_pandas()``), the GX validation of the whole frame, the chunked path
-(DuckDB computes key uniqueness, GX validates 2 M-row chunks), the Data Docs build, and the
-process's peak memory. The table is synthetic, valid except 3 rows breaking
-``denombrement_borne``, so every rule runs to completion.
+For each size, a synthetic ``lignes_ij`` table (valid except 3 rows breaking
+``denombrement_borne``, so every rule runs to completion) is written once to a DuckDB file;
+then each measurement runs in its own process, so that its peak memory is its own:
+
+- the slice pulled into pandas: DuckDB ``.df()``, Polars ``.pl().to_pandas()``, and
+  DuckDB -> Arrow -> pandas (``flows.checks.slice_frame``, the one used);
+- the check in one block (query + GX on the whole frame) and then the Data Docs build;
+- the check in chunks of 2 M rows (DuckDB computes key uniqueness over the whole slice).
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +31,8 @@ from expectations.contract import load_contract  # noqa: E402
 from expectations.suites import rules, slice_query  # noqa: E402
 from flows import checks  # noqa: E402
 from flows.settings import DataPaths  # noqa: E402
+
+STEPS = ("df", "polars", "arrow", "bloc", "tranches")
 
 FILL = """
 insert into lignes_ij
@@ -77,56 +83,74 @@ def _timed(fn):
     return out, time.perf_counter() - t
 
 
+def step(name: str, db: Path, size: int) -> None:
+    """One measurement, in this process; prints one or two lines."""
+    contract = load_contract("lignes_ij")
+    con = duckdb.connect(str(db), read_only=True)
+    sql = slice_query(contract, "lignes_ij", contract.column_names)
+    if name in ("df", "polars", "arrow"):
+        import pandas  # noqa: F401  (imports not timed)
+        import polars  # noqa: F401
+        import pyarrow  # noqa: F401
+
+        pulls = {
+            "df": lambda q: con.execute(q).df(),
+            "polars": lambda q: con.sql(q).pl().to_pandas(),
+            "arrow": lambda q: checks.slice_frame(con, q),
+        }
+        pulls[name](sql + " limit 100")  # warm-up: first-call costs
+        pull = lambda: pulls[name](sql)  # noqa: E731
+        label = {
+            "df": "DuckDB .df()",
+            "polars": "Polars .pl().to_pandas()",
+            "arrow": "DuckDB Arrow (retenu)",
+        }[name]
+        _, t = _timed(pull)
+        print(f"  tranche -> pandas, {label:26s} {t:6.2f} s   pic {_peak_mib():6.0f} Mio")
+        return
+    paths = DataPaths(db.parent / f"donnees_{size}_{name}")
+    session, t_ctx = _timed(lambda: checks.ChecksSession(paths))
+    session.check(con, "lignes_ij", where='"ligne" < 10', label="chauffe")  # GX lazy imports
+    max_rows = size + 1 if name == "bloc" else 1
+    report, t = _timed(lambda: session.check(con, "lignes_ij", label=name, max_rows=max_rows))
+    what = "contrôle en un bloc" if name == "bloc" else "contrôle par tranches de 2 M"
+    print(
+        f"  {what:45s} {t:6.2f} s   pic {_peak_mib():6.0f} Mio  ({report.chunks} tranche(s), "
+        f"règles en échec : {', '.join(r.rule for r in report.failures)}; "
+        f"contexte GX {t_ctx:.1f} s)"
+    )
+    if name == "bloc":
+        _, t_docs = _timed(session.build_docs)
+        print(f"  {'Data Docs (validations + index)':45s} {t_docs:6.2f} s")
+
+
 def bench(size: int, folder: Path) -> None:
     contract = load_contract("lignes_ij")
     db = folder / f"bench_{size}.duckdb"
+    db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute(contract.ddl())
     _, t_fill = _timed(lambda: con.execute(FILL, {"n": size}))
-    present = contract.column_names
-    sql = slice_query(contract, "lignes_ij", present)
-    print(f"\n== lignes_ij, {checks._n(size)} lignes, {len(rules(contract))} règles")
-    print(f"  remplissage DuckDB                 {t_fill:6.2f} s")
-
-    frame, t_df = _timed(lambda: con.execute(sql).df())
-    del frame
-    import polars as pl  # noqa: F401  (imported before timing)
-
-    frame, t_pl = _timed(lambda: con.sql(sql).pl().to_pandas())
-    del frame
-    print(f"  tranche -> pandas, DuckDB .df()    {t_df:6.2f} s")
-    print(f"  tranche -> pandas, Polars          {t_pl:6.2f} s")
-
-    paths = DataPaths(folder / f"donnees_{size}")
-    session, t_ctx = _timed(lambda: checks.ChecksSession(paths))
-    print(f"  contexte GX (import compris)       {t_ctx:6.2f} s")
-    # Warm-up on a tiny slice: the first validation pays GX's lazy imports.
-    session.check(con, "lignes_ij", where='"ligne" < 10', label="chauffe")
-    report, t_chunks = _timed(
-        lambda: session.check(
-            con, "lignes_ij", label="tranches", max_rows=1, chunk_rows=checks.CHUNK_ROWS
-        )
-    )
-    print(
-        f"  contrôle par tranches de 2 M        {t_chunks:6.2f} s  "
-        f"({report.chunks} tranche(s), {len(report.failures)} règle(s) en échec, "
-        f"pic mémoire {_peak_mib():.0f} Mio)"
-    )
-    report, t_one = _timed(lambda: session.check(con, "lignes_ij", label="bloc", max_rows=size + 1))
-    print(
-        f"  contrôle en un bloc (requête+GX)    {t_one:6.2f} s  "
-        f"({len(report.failures)} règle(s) en échec, pic mémoire {_peak_mib():.0f} Mio)"
-    )
-    _, t_docs = _timed(session.build_docs)
-    print(f"  Data Docs (3 validations + index)  {t_docs:6.2f} s")
     con.close()
+    print(f"\n== lignes_ij, {checks._n(size)} lignes, {len(rules(contract))} règles")
+    print(f"  {'remplissage DuckDB':45s} {t_fill:6.2f} s")
+    for name in STEPS:
+        subprocess.run(
+            [sys.executable, __file__, "--etape", name, "--base", str(db), "--lignes", str(size)],
+            check=True,
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lignes", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--dossier", type=Path, default=None)
+    parser.add_argument("--etape", choices=STEPS, help=argparse.SUPPRESS)
+    parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.etape:
+        step(args.etape, args.base, args.lignes[0])
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.dossier or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
