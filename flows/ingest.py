@@ -225,20 +225,28 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(load_contract(table).ddl())
 
 
+_CONSTANT_COLUMNS = ("ingestion_id", "fichier")
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, **params) -> None:
+    """Append ``frame`` to ``table`` (by column name). Columns constant over a file
+    (``ingestion_id``, ``fichier``) travel as bound parameters, not as 5 M copies."""
+    import polars as pl
+
     if frame.height == 0:
         return
     if table not in WAREHOUSE_TABLES:
         raise ValueError(table)
-    con.register("_lot", frame.to_arrow())
+    constants = {c: frame[c][0] for c in _CONSTANT_COLUMNS if c in frame.columns}
+    lot = frame.drop(list(constants)).to_arrow(compat_level=pl.CompatLevel.newest())
+    extra = "".join(f", ${c} as {c}" for c in constants)
+    values = dict(constants)
+    if table == "quarantaine":
+        extra += ", $ts as quarantaine_le"
+        values["ts"] = params["ts"]
+    con.register("_lot", lot)
     try:
-        if table == "quarantaine":
-            con.execute(
-                "insert into quarantaine by name select *, $ts as quarantaine_le from _lot",
-                {"ts": params["ts"]},
-            )
-        else:
-            con.execute(f'insert into "{table}" by name select * from _lot')
+        con.execute(f'insert into "{table}" by name select *{extra} from _lot', values)
     finally:
         con.unregister("_lot")
 
@@ -270,6 +278,7 @@ class _CsvReader:
         self.decode_mode = decode
         self.encoding: str | None = None
         self.header: list[str] | None = None
+        self.timings: Counter[str] = Counter()
 
     def _open(self):
         import gzip
@@ -312,6 +321,7 @@ class _CsvReader:
                     eof = not more
                     buffer += more
                     continue
+                t0 = time.perf_counter()
                 piece, buffer = buffer[:cut], buffer[cut:]
                 if self.decode_mode == "replace":
                     text = piece.decode("utf-8", errors="replace")
@@ -327,6 +337,7 @@ class _CsvReader:
                     line_no = 2
                 records = split_records(text, line_no)
                 line_no += text.count("\n")
+                self.timings["lecture"] += time.perf_counter() - t0
                 pos = raw.tell()
                 yield records, pos - last_pos
                 last_pos = pos
@@ -435,6 +446,7 @@ class _FileLoad:
                 self._progress(nbytes)
             return
         reader = _CsvReader(self.path, self.ctx.chunk_bytes, decode=decode)
+        reader.timings = self.timings
         names: list[str] | None = None
         for records, nbytes in reader.chunks():
             self.encoding = reader.encoding
@@ -506,10 +518,21 @@ class _FileLoad:
             self.rules.update(regles)
 
     def _existing_keys(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """Keys of ``keys`` already in the table (earlier files, earlier chunks)."""
         import polars as pl
 
         con = self.ctx.con
         if keys.height == 0:
+            return keys.clear()
+        dates = keys.get_column("FLX_DIS_DTD").drop_nulls().unique().to_list()
+        # Fast path: a key includes FLX_DIS_DTD; when no row of the table has one of this
+        # chunk's dates (a new nightly extract), no key can exist.
+        ((seen,),) = con.execute(
+            f'select count(*) from (select 1 from "{self.spec.table}" '
+            'where "FLX_DIS_DTD" in (select unnest($dates)) limit 1)',
+            {"dates": dates},
+        ).fetchall()
+        if not seen:
             return keys.clear()
         con.register("_cles", keys.unique().to_arrow())
         try:
@@ -520,29 +543,53 @@ class _FileLoad:
         return out.cast(keys.schema) if out.height else keys.clear()
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
+        """Append a chunk to the lake file, in a background thread (pyarrow releases the
+        GIL): the next chunk's parsing and DuckDB insert overlap the Parquet encoding."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        import polars as pl
         import pyarrow.parquet as pq
 
-        table = lake.to_arrow()
+        table = lake.to_arrow(compat_level=pl.CompatLevel.oldest())
         if self.writer is None:
             folder = self.ctx.paths.lake / "raw" / self.spec.source
             folder.mkdir(parents=True, exist_ok=True)
             stem = self.path.name.split(".")[0]
             self.lake_final = folder / f"{stem}__{self.sha[:16]}.parquet"
             self.lake_tmp = folder / f".{self.lake_final.name}.tmp"
-            self.writer = pq.ParquetWriter(self.lake_tmp, table.schema, compression="zstd")
-        self.writer.write_table(table.cast(self.writer.schema))
+            self.writer = pq.ParquetWriter(
+                self.lake_tmp, table.schema, compression="zstd", compression_level=1
+            )
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lac")
+            self._pending = None
+        if self._pending is not None:
+            self._pending.result()
+        writer = self.writer
+        self._pending = self._pool.submit(lambda: writer.write_table(table.cast(writer.schema)))
+
+    def _drain(self) -> None:
+        if self.writer is not None:
+            try:
+                if self._pending is not None:
+                    self._pending.result()
+            finally:
+                self._pending = None
+                self._pool.shutdown(wait=True)
+                self.writer.close()
+                self.writer = None
 
     def finish_lake(self) -> None:
         """Close the lake file and move it in place (before the commit: see module doc)."""
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+            self._drain()
             self.lake_tmp.replace(self.lake_final)
 
     def abort_lake(self) -> None:
         if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+            try:
+                self._drain()
+            except Exception:
+                log.debug("écriture du lac interrompue", exc_info=True)
         if self.lake_tmp is not None and self.lake_tmp.exists():
             self.lake_tmp.unlink()
 
@@ -602,11 +649,13 @@ def _ingest_file(
     result = FileResult(path.name, str(path), spec.source, INTROUVABLE)
     try:
         sha, size = _sha256(path)
+        sha_s = time.perf_counter() - t0
     except OSError as exc:
         result.motif = f"fichier illisible : {exc.strerror or exc}"
         return result, Counter()
     result.ingestion_id, result.taille_octets = sha, size
-    known = ctx.con.execute(_sql("ingestion_connue"), {"sha256": sha}).fetchone()
+    rows = ctx.con.execute(_sql("ingestion_connue"), {"sha256": sha}).fetchall()
+    known = rows[0] if rows else None
     if known is not None:
         result.statut = DEJA_INGERE
         result.motif = (
@@ -644,10 +693,16 @@ def _ingest_file(
                 load.encoding = enc
                 statut, motif = REJETE, f"entete : {exc}"
                 load.reject_all("entete", str(exc))
+            t1 = time.perf_counter()
             load.store_identities(ident_con)
+            t2 = time.perf_counter()
             load.finish_lake()
+            t3 = time.perf_counter()
             _record(ctx.con, load, path, size, statut, motif)
             ctx.con.commit()
+            load.timings["identites"] += t2 - t1
+            load.timings["ecriture_parquet"] += t3 - t2
+            load.timings["commit_duckdb"] += time.perf_counter() - t3
             break
         except RestartAsCp1252:
             ctx.con.rollback()
@@ -678,6 +733,7 @@ def _ingest_file(
     result.lignes_quarantaine = load.quarantined
     result.regles = dict(sorted(load.rules.items()))
     result.duree_s = round(time.perf_counter() - t0, 3)
+    load.timings["sha256"] += sha_s
     return result, load.timings
 
 

@@ -160,7 +160,15 @@ def split_chunk(
     keys already accepted (for ``doublon``).
     """
     frame = flag_doublons(checked, spec, existing_keys)
-    ok = frame.filter(~pl.col("rejete"))
+    # Accepted rows need only their typed values (and decimal texts, extra columns): the
+    # rule flags stay behind, which keeps the filter cheap.
+    needed = [
+        "ligne",
+        *(v(c.name) for c in spec.columns),
+        *(c.name for c in spec.columns if c.kind is Kind.DEC),
+        *(x for x in extras if x in frame.columns),
+    ]
+    ok = frame.select(*needed, "rejete").filter(~pl.col("rejete"))
     rejected = frame.filter(pl.col("rejete"))
     rang = v("BEN_RNG_GEM")
     ok = ok.with_columns(pl.col(rang).fill_null(1))

@@ -141,14 +141,23 @@ def split_fields(records: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     slots = [f"_f{i}" for i in range(n)]
     has_quote = pl.col("texte").str.contains(QUOTE, literal=True)
     plain = records.filter(~has_quote)
+    # One slot more than the header: a filled extra slot means too many fields, an empty
+    # last slot too few. Only those lines get their fields counted.
     plain = (
-        plain.with_columns(
-            nb_champs=(pl.col("texte").str.count_matches(SEP, literal=True) + 1).cast(pl.Int32),
-            _s=pl.col("texte").str.split_exact(SEP, n - 1),
-        )
-        .with_columns(pl.col("_s").struct.rename_fields(slots))
+        plain.with_columns(_s=pl.col("texte").str.split_exact(SEP, n))
+        .with_columns(pl.col("_s").struct.rename_fields([*slots, "_extra"]))
         .unnest("_s")
     )
+    count_ok = pl.col(slots[-1]).is_not_null() & pl.col("_extra").is_null()
+    plain = plain.with_columns(nb_champs=pl.when(count_ok).then(pl.lit(n, dtype=pl.Int32))).drop(
+        "_extra"
+    )
+    bad = plain["nb_champs"].is_null()
+    if bad.any():
+        idx = bad.arg_true()
+        counts = plain["texte"].gather(idx).str.count_matches(SEP, literal=True) + 1
+        plain = plain.with_columns(plain["nb_champs"].scatter(idx, counts.cast(pl.Int32)))
+    plain = plain.select("ligne", "texte", "nb_champs", *slots)
     parts = [plain]
     quoted = records.filter(has_quote)
     if quoted.height:

@@ -48,23 +48,30 @@ def pseudonymise(
     The second frame has one row per distinct (NIR, rang) with a clear NIR — the identity
     store's rows: ``assure_id``, ``BEN_NIR``, ``BEN_RNG_GEM``, ``premiere_vue`` (min date).
     """
-    msg = pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String))
-    distinct = (
-        frame.filter(pl.col(nir).is_not_null())
-        .group_by(msg.alias("_msg"))
-        .agg(
-            pl.col(nir).first().alias("BEN_NIR"),
-            pl.col(rang).first().cast(pl.Int16).alias("BEN_RNG_GEM"),
-            pl.col(date).min().alias("premiere_vue"),
+    msg = frame.select(pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String))).to_series()
+    distinct = msg.drop_nulls().unique()
+    ids = pl.Series(hmac_ids(key, distinct.to_list()), dtype=pl.String)
+    hashed = msg.replace_strict(distinct, ids, default=None, return_dtype=pl.String)
+    out = frame.with_columns(assure_id=pl.coalesce(hashed, pl.col(psa)))
+    # Rang is one digit (1-9, checked before): the message splits back into NIR and rang.
+    identities = pl.DataFrame(
+        {
+            "assure_id": ids,
+            "BEN_NIR": distinct.str.slice(0, distinct.str.len_chars() - 1),
+            "BEN_RNG_GEM": distinct.str.slice(-1).cast(pl.Int16),
+        }
+    )
+    dates = out.get_column(date)
+    if dates.n_unique() == 1:  # a nightly file: one extraction date
+        first_seen = identities.with_columns(premiere_vue=pl.lit(dates[0], dtype=pl.Date))
+    else:
+        per_id = (
+            out.filter(pl.col(nir).is_not_null())
+            .group_by("assure_id")
+            .agg(pl.col(date).min().alias("premiere_vue"))
         )
-    )
-    ids = pl.Series("assure_id", hmac_ids(key, distinct["_msg"].to_list()), dtype=pl.String)
-    distinct = distinct.with_columns(ids)
-    out = frame.with_columns(msg.alias("_msg")).join(
-        distinct.select("_msg", pl.col("assure_id").alias("_hmac")), on="_msg", how="left"
-    )
-    out = out.with_columns(assure_id=pl.coalesce("_hmac", pl.col(psa))).drop("_msg", "_hmac")
-    return out, distinct.select("assure_id", "BEN_NIR", "BEN_RNG_GEM", "premiere_vue")
+        first_seen = identities.join(per_id, on="assure_id", how="left")
+    return out, first_seen
 
 
 def mask_value(value: str) -> str:

@@ -15,7 +15,7 @@ import datetime as dt
 
 import polars as pl
 
-from transforms.raw.schema import Kind, References, SourceSpec
+from transforms.raw.schema import ColumnSpec, Kind, References, SourceSpec
 
 MIN_DATE = dt.date(2000, 1, 1)
 MAX_PERIOD_DAYS = 31
@@ -43,59 +43,72 @@ def _raw(name: str) -> pl.Expr:
     return pl.col(name)
 
 
-def _typed(spec: SourceSpec) -> list[pl.Expr]:
-    """Typed values (null when missing or unreadable) and per-column format flags.
+def _parse_expr(c: ColumnSpec, raw: pl.Expr) -> pl.Expr:
+    """Typed value of column ``c`` from its text (null when missing or unreadable).
 
-    For each column: ``_v_<COL>`` (Int64 / Date / String; decimals as Int64 cents),
-    ``_f_<COL>`` (format_invalide) or ``_d_<COL>`` (date_invalide).
+    Int64 for integers (in their range), Date, Int64 cents for decimals, String for text
+    (null when its length or pattern is wrong).
     """
-    exprs: list[pl.Expr] = []
-    for c in spec.columns:
-        raw = _raw(c.name)
-        present = raw.is_not_null()
-        if c.kind is Kind.INT:
-            value = pl.when(raw.str.contains(_INT_RE)).then(raw.cast(pl.Int64, strict=False))
-            ok = value.is_not_null()
-            if c.int_min is not None:
-                ok = ok & value.is_between(c.int_min, c.int_max)
-            exprs.append((present & ~ok).alias(f"_f_{c.name}"))
-            exprs.append(pl.when(ok).then(value).alias(v(c.name)))
-        elif c.kind is Kind.DEC:
-            ok = raw.str.contains(_DEC_RE)
-            norm = raw.str.replace(",", ".", literal=True)
-            cents = (norm.cast(pl.Float64, strict=False) * 100).round(0).cast(pl.Int64)
-            exprs.append((present & ~ok.fill_null(False)).alias(f"_f_{c.name}"))
-            exprs.append(pl.when(ok).then(cents).alias(v(c.name)))
-        elif c.kind is Kind.DATE:
-            iso = (
-                pl.when(raw.str.contains("/", literal=True))
-                .then(
-                    pl.concat_str(
-                        raw.str.slice(6, 4), raw.str.slice(3, 2), raw.str.slice(0, 2), separator="-"
-                    )
+    if c.kind is Kind.INT:
+        value = pl.when(raw.str.contains(_INT_RE)).then(raw.cast(pl.Int64, strict=False))
+        if c.int_min is not None:
+            value = pl.when(value.is_between(c.int_min, c.int_max)).then(value)
+        return value
+    if c.kind is Kind.DEC:
+        norm = raw.str.replace(",", ".", literal=True)
+        cents = (norm.cast(pl.Float64, strict=False) * 100).round(0).cast(pl.Int64)
+        return pl.when(raw.str.contains(_DEC_RE)).then(cents)
+    if c.kind is Kind.DATE:
+        iso = (
+            pl.when(raw.str.contains("/", literal=True))
+            .then(
+                pl.concat_str(
+                    raw.str.slice(6, 4), raw.str.slice(3, 2), raw.str.slice(0, 2), separator="-"
                 )
-                .otherwise(raw)
             )
-            value = pl.when(raw.str.contains(_DATE_RE)).then(
-                iso.str.to_date("%Y-%m-%d", strict=False)
-            )
-            exprs.append((present & value.is_null()).alias(f"_d_{c.name}"))
-            exprs.append(value.alias(v(c.name)))
-        elif c.kind is Kind.STR:
-            n = raw.str.len_chars()
-            bad = pl.lit(False)
-            if c.max_len is not None:
-                bad = bad | (n > c.max_len)
-            if c.exact_len is not None:
-                bad = bad | (n != c.exact_len)
-            if c.regex is not None:
-                bad = bad | ~raw.str.contains(c.regex)
-            bad = (present & bad).fill_null(False)
-            exprs.append(bad.alias(f"_f_{c.name}"))
-            exprs.append(pl.when(~bad).then(raw).alias(v(c.name)))
-        else:  # NIR: its own rules
-            exprs.append(raw.alias(v(c.name)))
-    return exprs
+            .otherwise(raw)
+        )
+        return pl.when(raw.str.contains(_DATE_RE)).then(iso.str.to_date("%Y-%m-%d", strict=False))
+    if c.kind is Kind.STR:
+        n = raw.str.len_chars()
+        bad = pl.lit(False)
+        if c.max_len is not None:
+            bad = bad | (n > c.max_len)
+        if c.exact_len is not None:
+            bad = bad | (n != c.exact_len)
+        if c.regex is not None:
+            bad = bad | ~raw.str.contains(c.regex)
+        return pl.when(~bad).then(raw)
+    return raw  # NIR: its own rules
+
+
+def _typed_series(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
+    """Typed values of one column. Columns with few distinct values (dates, integers, daily
+    amounts) are parsed once per distinct text and mapped back."""
+    raw = frame.get_column(c.name)
+    if c.kind in (Kind.INT, Kind.DATE) or c.low_cardinality:
+        distinct = raw.drop_nulls().unique()
+        parsed = distinct.to_frame("x").select(_parse_expr(c, pl.col("x"))).to_series()
+        return raw.replace_strict(distinct, parsed, default=None, return_dtype=parsed.dtype).alias(
+            v(c.name)
+        )
+    return frame.select(_parse_expr(c, pl.col(c.name)).alias(v(c.name))).to_series()
+
+
+def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
+    """Add ``_v_<COL>`` (typed value) and ``_f_<COL>`` (format_invalide) or ``_d_<COL>``
+    (date_invalide: text present, no date) for every contract column."""
+    values = [_typed_series(frame, c) for c in spec.columns]
+    frame = frame.with_columns(values)
+    flags = []
+    for c in spec.columns:
+        if c.kind is Kind.NIR:
+            continue
+        prefix = "_d_" if c.kind is Kind.DATE else "_f_"
+        flags.append(
+            (pl.col(c.name).is_not_null() & pl.col(v(c.name)).is_null()).alias(prefix + c.name)
+        )
+    return frame.with_columns(flags)
 
 
 def _codes_expr(spec: SourceSpec, refs: References) -> list[tuple[str, pl.Expr]]:
@@ -116,13 +129,12 @@ def _codes_expr(spec: SourceSpec, refs: References) -> list[tuple[str, pl.Expr]]
 def _nir_parts() -> dict[str, pl.Expr]:
     nir = pl.col(v("BEN_NIR"))
     fmt_ok = nir.str.contains(NIR_RE).fill_null(False)
-    dept = nir.str.slice(5, 2)
+    # Once the format is checked, letters can only be the département 2A / 2B (positions
+    # 6-7), so a plain replacement is exact there.
     digits13 = (
-        pl.when(dept == "2A")
-        .then(pl.concat_str(nir.str.slice(0, 5), pl.lit("19"), nir.str.slice(7, 6)))
-        .when(dept == "2B")
-        .then(pl.concat_str(nir.str.slice(0, 5), pl.lit("18"), nir.str.slice(7, 6)))
-        .otherwise(nir.str.slice(0, 13))
+        nir.str.slice(0, 13)
+        .str.replace("2A", "19", literal=True)
+        .str.replace("2B", "18", literal=True)
     )
     expected = 97 - digits13.cast(pl.Int64, strict=False) % 97
     given = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
@@ -212,38 +224,50 @@ def check_records(
     flags), ``r_<rule>`` for every rule but ``encodage``, ``entete`` and ``doublon``, and
     ``rejete`` (some rule broken).
     """
-    frame = ensure_columns(records, spec).with_columns(_typed(spec))
+    frame = typed_values(ensure_columns(records, spec), spec)
     flags = _flags(spec, refs, n_fields)
     frame = frame.with_columns(e.alias(rule_col(name)) for name, e in flags.items())
     return frame.with_columns(rejete=pl.any_horizontal([pl.col(rule_col(name)) for name in flags]))
 
 
 def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFrame) -> pl.DataFrame:
-    """Add ``r_doublon`` and update ``rejete``.
+    """Add ``r_doublon`` and update ``rejete``; rows keep their order.
 
     ``existing``: keys (typed: strings and a Date) already accepted in the warehouse. A record
     is a doublon when its key is there, or when an earlier record of ``checked`` (smaller
     ``ligne``) with the same key is accepted. The first clean record of a key is accepted.
     """
     keys = [v(k) for k in spec.key]
-    existing = existing.rename({k: v(k) for k in spec.key}).with_columns(_known=pl.lit(True))
-    frame = checked.join(existing.unique(keys), on=keys, how="left", nulls_equal=False)
-    known = pl.col("_known").fill_null(False)
     has_key = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
-    first_clean = (
-        frame.filter(~pl.col("rejete") & ~known)
-        .group_by(keys)
-        .agg(pl.col("ligne").min().alias("_first"))
-    )
-    frame = frame.join(first_clean, on=keys, how="left", nulls_equal=False)
-    doublon = has_key & (
-        known | (pl.col("_first").is_not_null() & (pl.col("ligne") > pl.col("_first")))
-    )
+    if existing.height:
+        known_keys = (
+            existing.rename({k: v(k) for k in spec.key}).unique().with_columns(_known=pl.lit(True))
+        )
+        frame = checked.join(known_keys, on=keys, how="left", maintain_order="left")
+        frame = frame.with_columns(pl.col("_known").fill_null(False))
+    else:
+        frame = checked.with_columns(_known=pl.lit(False))
+    shared = frame.select(pl.struct(keys).is_duplicated() & has_key).to_series()
+    doublon = has_key & pl.col("_known")
+    if shared.any():
+        # Rows sharing their key with another row of the chunk: the first clean one (not
+        # already known) is accepted, every later row with that key is a doublon.
+        sub = frame.filter(shared).select("ligne", "rejete", "_known", *keys)
+        first_clean = (
+            sub.filter(~pl.col("rejete") & ~pl.col("_known"))
+            .group_by(keys)
+            .agg(pl.col("ligne").min().alias("_first"))
+        )
+        later = (
+            sub.join(first_clean, on=keys, how="inner")
+            .filter(pl.col("ligne") > pl.col("_first"))
+            .get_column("ligne")
+        )
+        doublon = doublon | pl.col("ligne").is_in(later.implode())
     return (
         frame.with_columns(r_doublon=doublon.fill_null(False) & ~pl.col("r_nombre_champs"))
         .with_columns(rejete=pl.col("rejete") | pl.col("r_doublon"))
-        .drop("_known", "_first")
-        .sort("ligne")
+        .drop("_known")
     )
 
 

@@ -37,6 +37,7 @@ class ColumnSpec:
     reference: str | None = None  # name of a References attribute holding the codes
     default: str | None = None
     date_in_range: bool = True  # checked by date_hors_plage (not PRE_FIN_DTE)
+    low_cardinality: bool = False  # parse distinct values only (dates and ints always are)
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ _IJ_COLUMNS = (
     ColumnSpec("EXE_SOI_DTF", Kind.DATE, required=True),
     ColumnSpec("PRS_ACT_NBR", Kind.INT, required=True, int_min=INT32[0], int_max=INT32[1]),
     ColumnSpec("PRS_ACT_QTE", Kind.INT, required=True, int_min=INT32[0], int_max=INT32[1]),
-    ColumnSpec("BSE_REM_PRU", Kind.DEC, required=True),
+    ColumnSpec("BSE_REM_PRU", Kind.DEC, required=True, low_cardinality=True),
     ColumnSpec("BSE_REM_MNT", Kind.DEC, required=True),
     ColumnSpec("TPT_IND", Kind.STR, codes=("O", "N"), default="N"),
     ColumnSpec("ALD_IND", Kind.STR, codes=("O", "N"), default="N"),

@@ -1,0 +1,131 @@
+"""Benchmark of ``ru ingest`` on one large ``ij_paiements`` extract (prints figures).
+
+    uv run python benchmarks/bench_ingest.py --lignes 5000000
+
+Step 1 (once, cached in --travail): ``ru sample``'s generator writes monthly extracts for
+about lignes/10 assurés (Windows-1252, CRLF, decimal comma, 1 % defects: the contract's
+default dialect); their lines are concatenated into one file
+``ij_paiements_20261031_000.csv`` of the requested size.
+Step 2: a child process ingests that file into an empty data folder and reports wall time,
+lines per second end to end (sha256, parsing, rules, HMAC, DuckDB, Parquet, identity store),
+time per stage and its peak memory (max RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+EXTRACT = "ij_paiements_20261031_000.csv"
+
+
+def make_extract(work: Path, lines: int, seed: int) -> Path:
+    """Generate (once) a single extract of about ``lines`` payment lines."""
+    target = work / EXTRACT
+    marker = work / f"{EXTRACT}.lignes"
+    if target.exists() and marker.exists() and int(marker.read_text()) >= lines:
+        return target
+    from flows.sample import Encodage, Format, generate_sample
+    from synthetic.echantillon import Parametres
+
+    gen = work / "generation"
+    shutil.rmtree(gen, ignore_errors=True)
+    t0 = time.perf_counter()
+    params = Parametres(
+        n_assures=max(lines // 9, 1000),
+        debut=date(2023, 11, 1),
+        fin=date(2026, 10, 31),
+        elsm=("31", "64B", "82"),
+        graine=20261031,
+        taux_defauts=0.01,
+    )
+    generate_sample(gen, params, fmt=Format.csv, nuits=0, encodage=Encodage.cp1252)
+    print(f"génération : {time.perf_counter() - t0:.0f} s", flush=True)
+    written = 0
+    header: bytes | None = None
+    with (work / f"{EXTRACT}.tmp").open("wb") as out:
+        for part in sorted(gen.glob("ij_paiements_*.csv")):
+            with part.open("rb") as fh:
+                head = fh.readline()
+                if header is None:
+                    header = head
+                    out.write(head)
+                elif head != header:
+                    raise SystemExit(f"en-têtes différents : {part.name}")
+                for line in fh:
+                    if written >= lines:
+                        break
+                    out.write(line)
+                    written += 1
+    (work / f"{EXTRACT}.tmp").replace(target)
+    marker.write_text(str(written))
+    shutil.rmtree(gen, ignore_errors=True)
+    return target
+
+
+def measure(extract: Path, data: Path) -> dict:
+    """Ingest ``extract`` into a fresh ``data`` folder (run in a child process)."""
+    from flows.ingest import ingest_paths
+    from flows.settings import DataPaths
+
+    shutil.rmtree(data, ignore_errors=True)
+    timings: Counter[str] = Counter()
+    t0 = time.perf_counter()
+    summary = ingest_paths(DataPaths(data), [extract], b"cle-de-banc-d-essai", timings=timings)
+    wall = time.perf_counter() - t0
+    (f,) = summary.fichiers
+    return {
+        "lignes_lues": f.lignes_lues,
+        "lignes_acceptees": f.lignes_acceptees,
+        "lignes_quarantaine": f.lignes_quarantaine,
+        "statut": f.statut,
+        "taille_mo": round(f.taille_octets / 2**20, 1),
+        "duree_s": round(wall, 2),
+        "lignes_par_s": round(f.lignes_lues / wall),
+        "etapes_s": {k: round(v, 2) for k, v in sorted(timings.items(), key=lambda kv: -kv[1])},
+        "memoire_max_gio": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lignes", type=int, default=5_000_000)
+    parser.add_argument("--travail", type=Path, default=Path("/tmp/ru_bench_ingest"))
+    parser.add_argument("--mesure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    extract = args.travail / EXTRACT
+    if args.mesure:
+        print(json.dumps(measure(extract, args.travail / "donnees")))
+        return
+    args.travail.mkdir(parents=True, exist_ok=True)
+    extract = make_extract(args.travail, args.lignes, seed=20261031)
+    child = subprocess.run(
+        [sys.executable, __file__, "--mesure", "--travail", str(args.travail)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"extrait : {extract} ({figures['taille_mo']} Mo, {figures['lignes_lues']:,} lignes)")
+    print(
+        f"ingestion de bout en bout : {figures['duree_s']} s, "
+        f"{figures['lignes_par_s']:,} lignes/s, mémoire max {figures['memoire_max_gio']} Gio"
+    )
+    print(
+        f"acceptées {figures['lignes_acceptees']:,}, quarantaine {figures['lignes_quarantaine']:,}"
+    )
+    print("temps par étape (s) :")
+    for step, seconds in figures["etapes_s"].items():
+        print(f"  {step:<30} {seconds:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
