@@ -61,7 +61,9 @@ def _allocate(
     total = round(taux * n)
     if total == 0 or n == 0:
         return {}
-    wanted = rng.multinomial(total, np.full(len(regles), 1 / len(regles)))
+    # Even split (every rule present as soon as there are enough lines), remainder at random.
+    wanted = np.full(len(regles), total // len(regles))
+    wanted[rng.choice(len(regles), total % len(regles), replace=False)] += 1
     used = np.zeros(n, dtype=bool)
     chosen = {}
     for regle, k in zip(regles, wanted, strict=True):

@@ -259,7 +259,7 @@ def generer_lot(
         CAT_LONG[cat]
         + 0.035 * (a_age - 42)
         + 0.9 * ald
-        + 1.6 * atyp
+        + 2.0 * atyp
         + sect_eff
         + 0.45 * frailty[a_ass]
         + 0.7 * (risk == ATMP)
@@ -399,6 +399,7 @@ def generer_lot(
     carence = np.where(A_ald & (rng.random(na_k) < 0.7), 0, carence)
     cadence = np.array([14, 7, 30, 31])[rng.choice(4, na_k, p=[0.78, 0.08, 0.1, 0.04])]
     cadence = np.where(A_risk == CURE, 31, cadence)
+    phase = rng.integers(0, 31, na_k) % cadence
     rechute = (A_risk == ATMP) & (rng.random(na_k) < 0.1)
     tpt_factor = rng.uniform(0.35, 0.7, na_k)
     pru_base = np.where(
@@ -429,7 +430,7 @@ def generer_lot(
     l0 = np.where(A_comp == 2, np.minimum(l0, 15), l0)
     step = np.where(
         A_comp == 2,
-        np.array([14, 15, 21, 30])[rng.choice(4, na_k, p=[0.3, 0.2, 0.2, 0.3])],
+        np.array([15, 21, 30, 60])[rng.choice(4, na_k, p=[0.15, 0.15, 0.45, 0.25])],
         np.array([7, 10, 14, 21, 30])[rng.choice(5, na_k, p=[0.25, 0.2, 0.25, 0.15, 0.15])],
     )
     l0 = np.where(A_risk == MAT, 42, l0)
@@ -470,14 +471,20 @@ def generer_lot(
     )
 
     # ---------------------------------------------------------------- payment lines
+    # The caisse pays each arrêt on its own grid (every ``cadence`` days from a random
+    # phase): a line pays the days elapsed since the previous payment, cut at prescription
+    # boundaries, so a new prolongation shows in the extract at its first payment.
     paid_from = np.maximum(s_off, carence[s_arr])
-    paid_days = np.maximum(e_off - paid_from + 1, 0)
+    paid = e_off >= paid_from
     cad = cadence[s_arr]
-    n_lines = -(-paid_days // cad)
+    ph = phase[s_arr]
+    first_cell = np.floor_divide(paid_from - ph, cad)
+    n_lines = np.where(paid, np.floor_divide(e_off - ph, cad) - first_cell + 1, 0)
     l_seg, l_rank = expand(n_lines)
     l_arr = s_arr[l_seg]
-    ls = paid_from[l_seg] + l_rank * cad[l_seg]
-    le = np.minimum(ls + cad[l_seg] - 1, e_off[l_seg])
+    cell = first_cell[l_seg] + l_rank
+    ls = np.maximum(ph[l_seg] + cell * cad[l_seg], paid_from[l_seg])
+    le = np.minimum(ph[l_seg] + (cell + 1) * cad[l_seg] - 1, e_off[l_seg])
     nl = l_seg.size
     base = A_start[l_arr]
     dtd, dtf = base + ls, base + le

@@ -35,7 +35,7 @@ SECTEUR_EFFET = np.array([0.45, 0.35, 0.35, 0.05, -0.25, 0.2, -0.1, 0.15])
 # 41 chirurgie orthopédique et traumatologie, 7 gynécologie obstétrique.
 SPE_MG, SPE_PSY, SPE_RHUMATO, SPE_ORTHO, SPE_GYNECO = 1, 33, 14, 41, 7
 
-PATIENTS_PAR_MG = 45  # assurés with IJ per general practitioner (médecin traitant)
+PATIENTS_PAR_MG = 150  # assurés with IJ per general practitioner (médecin traitant)
 SALARIES_PAR_EMPLOYEUR = 25
 
 
@@ -130,13 +130,14 @@ def build_monde(
             spe_list.append(np.full(count, code))
             flags = np.zeros(count, dtype=bool)
             if code == SPE_MG:
-                n_atyp = max(1, round(0.04 * count))
+                n_atyp = max(1, round(0.06 * count))
                 flags[rng.choice(count, n_atyp, replace=False)] = True
             atyp.append(flags)
             n_pre += count
         mg.append(by_spe[SPE_MG])
         # Practice sizes vary: lognormal weights for the choice of médecin traitant.
-        mg_poids.append(rng.lognormal(0.0, 0.35, n_mg))
+        # Atypical prescribers have large practices: their pattern is visible (≥ 20 patients).
+        mg_poids.append(rng.lognormal(0.0, 0.35, n_mg) * np.where(atyp[-len(counts)], 2.0, 1.0))
         spe.append(by_spe)
         n_e = max(10, round(expected / SALARIES_PAR_EMPLOYEUR))
         emp.append(np.arange(n_emp, n_emp + n_e))
