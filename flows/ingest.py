@@ -43,17 +43,22 @@ EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
 
 # Statuses of a file in the summary. Only OK and REJETE are rows of `ingestions`.
-OK, REJETE, DEJA_INGERE, IGNORE, INTROUVABLE = (
+OK, REJETE, DEJA_INGERE, IGNORE, INTROUVABLE, ERREUR = (
     "ok",
     "rejete",
     "deja_ingere",
     "ignore",
     "introuvable",
+    "erreur",
 )
 
 
 class _HeaderRejected(Exception):
     pass
+
+
+class _Unreadable(Exception):
+    """The file's container cannot be read (truncated gzip, corrupt Parquet)."""
 
 
 @dataclass
@@ -288,6 +293,15 @@ class _CsvReader:
             return raw, gzip.GzipFile(fileobj=raw, mode="rb")
         return raw, raw
 
+    def _read(self, fh) -> bytes:
+        import gzip
+        import zlib
+
+        try:
+            return fh.read(self.chunk_bytes)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise _Unreadable(f"gzip illisible ou tronqué : {exc}") from exc
+
     def chunks(self) -> Iterator[tuple[pl.DataFrame, int]]:
         """(records with ``ligne``/``texte``, raw bytes consumed) per chunk; sets header."""
         from transforms.raw.dialect import (
@@ -301,7 +315,7 @@ class _CsvReader:
 
         raw, fh = self._open()
         try:
-            buffer = fh.read(self.chunk_bytes)
+            buffer = self._read(fh)
             state, skip = start_state(buffer)
             if self.decode_mode == "cp1252":
                 state = EncodingState(encoding=CP1252, forced=True)
@@ -312,12 +326,12 @@ class _CsvReader:
             eof = False
             while True:
                 if not eof and len(buffer) < self.chunk_bytes:
-                    more = fh.read(self.chunk_bytes)
+                    more = self._read(fh)
                     eof = not more
                     buffer += more
                 cut = len(buffer) if eof else cut_at_record_end(buffer)
                 if cut == 0 and not eof:
-                    more = fh.read(self.chunk_bytes)
+                    more = self._read(fh)
                     eof = not more
                     buffer += more
                     continue
@@ -351,17 +365,28 @@ class _CsvReader:
 def _parquet_chunks(path: Path) -> Iterator[tuple[pl.DataFrame, int, list[str]]]:
     """(records shaped like split_fields, bytes, normalised header) per Parquet batch."""
     import polars as pl
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from transforms.raw.parsing import frame_from_table, normalise_name
 
-    pf = pq.ParquetFile(path)
-    header = [normalise_name(n) for n in pf.schema_arrow.names]
+    try:
+        pf = pq.ParquetFile(path)
+        header = [normalise_name(n) for n in pf.schema_arrow.names]
+        n_groups = max(pf.metadata.num_row_groups, 1)
+        batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+    except (pa.ArrowException, OSError) as exc:
+        raise _Unreadable(f"Parquet illisible : {exc}") from exc
     size = path.stat().st_size
-    n_groups = max(pf.metadata.num_row_groups, 1)
     line = 2
     emitted = False
-    for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError) as exc:
+            raise _Unreadable(f"Parquet illisible : {exc}") from exc
+        if batch is None:
+            break
         frame = frame_from_table(pl.from_arrow(batch), line)
         line += frame.height
         emitted = True
@@ -637,11 +662,7 @@ def _ingest_file(
     ctx: _Context, ident_con, path: Path, spec: SourceSpec
 ) -> tuple[FileResult, Counter[str]]:
     """Load one file in one transaction; never raises for bad input."""
-    import gzip
-    import zlib
-
     import duckdb
-    import pyarrow as pa
 
     from transforms.raw.dialect import EncodingError, RestartAsCp1252
 
@@ -712,15 +733,32 @@ def _ingest_file(
             )
             load = _FileLoad(ctx, path, spec, sha, start)
             decode = "cp1252"
-        except (gzip.BadGzipFile, EOFError, zlib.error, pa.ArrowException, OSError) as exc:
+        except _Unreadable as exc:
+            # Same bytes, same failure: recorded, so that a re-delivery is a no-op.
             ctx.con.rollback()
             load.abort_lake()
             load = _FileLoad(ctx, path, spec, sha, start)
-            statut, motif = REJETE, f"fichier illisible : {type(exc).__name__} : {exc}"
+            statut, motif = REJETE, f"fichier illisible : {exc}"
             ctx.con.begin()
             _record(ctx.con, load, path, size, statut, motif)
             ctx.con.commit()
             break
+        except (Exception, KeyboardInterrupt) as exc:
+            # Anything else (disk error, a bug): nothing is kept and nothing is recorded, so
+            # the next run tries the file again; the other files go on.
+            with contextlib.suppress(duckdb.Error):
+                ctx.con.rollback()
+            load.abort_lake()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            log.exception("%s : erreur pendant l'ingestion, fichier non ingéré", path.name)
+            result.statut = ERREUR
+            result.motif = (
+                f"erreur pendant l'ingestion ({type(exc).__name__} : {exc}) ; rien n'a été "
+                "chargé, le fichier sera repris au prochain passage"
+            )
+            result.duree_s = round(time.perf_counter() - t0, 3)
+            return result, Counter()
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 ctx.con.rollback()

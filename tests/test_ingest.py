@@ -357,6 +357,7 @@ def test_unreadable_files_are_reported_and_others_go_on(tmp_path):
         "ij_paiements_20240314_311.csv.gz": truncated,
         "ij_paiements_20240315_311.parquet": b"PAR1 not really parquet",
         "ij_paiements_20240316_311.csv": good,
+        "ij_paiements_20240317_311.csv": b"",
         "notes.txt": "rien",
     }
     folder = tmp_path / "arrivee"
@@ -372,12 +373,44 @@ def test_unreadable_files_are_reported_and_others_go_on(tmp_path):
     assert "illisible" in status["ij_paiements_20240314_311.csv.gz"][1]
     assert status["ij_paiements_20240315_311.parquet"][0] == "rejete"
     assert status["ij_paiements_20240316_311.csv"][0] == "ok"
+    assert status["ij_paiements_20240317_311.csv"] == (
+        "rejete",
+        "entete : en-tête absent (fichier vide)",
+    )
     assert query(paths, "select count(*) from lignes_ij") == [(1,)]
     assert query(paths, "select fichier, statut, lignes_lues from ingestions order by fichier") == [
         ("ij_paiements_20240314_311.csv.gz", "rejete", 0),
         ("ij_paiements_20240315_311.parquet", "rejete", 0),
         ("ij_paiements_20240316_311.csv", "ok", 1),
+        ("ij_paiements_20240317_311.csv", "rejete", 0),
     ]
+
+
+def test_unexpected_error_keeps_nothing_and_is_retried(tmp_path, monkeypatch):
+    import transforms.raw.lines as lines
+
+    real = lines.split_chunk
+    calls = {"n": 0}
+
+    def failing_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("panne simulée")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(lines, "split_chunk", failing_once)
+    files = {
+        "ij_paiements_20240315_311.csv": csv_text([ij_line(LIG_NUM="L1")], IJ_HEADER),
+        "ij_paiements_20240316_311.csv": csv_text([ij_line(LIG_NUM="L2")], IJ_HEADER),
+    }
+    paths, summary = ingest(tmp_path, files)
+    assert [(f.statut, f.lignes_lues) for f in summary.fichiers] == [("erreur", 0), ("ok", 1)]
+    assert "panne simulée" in summary.fichiers[0].motif
+    assert query(paths, "select fichier from ingestions") == [("ij_paiements_20240316_311.csv",)]
+    assert list((paths.lake / "raw" / "ij_paiements").glob(".*tmp")) == []
+    again = ingest_paths(paths, [tmp_path / "arrivee"], TEST_KEY)
+    assert [f.statut for f in again.fichiers] == ["ok", "deja_ingere"]
+    assert query(paths, "select LIG_NUM from lignes_ij order by 1") == [("L1",), ("L2",)]
 
 
 def _all_text_content(paths: DataPaths) -> dict[Path, bytes]:

@@ -197,7 +197,13 @@ def frame_from_table(table: pl.DataFrame, first_line: int) -> pl.DataFrame:
     decimals with a point); ``ligne`` counts rows as if a header were line 1; ``texte`` is
     the row's values joined with ``;``.
     """
-    renamed = table.rename({c: normalise_name(c) for c in table.columns})
+    names: list[str] = []
+    for c in table.columns:  # duplicates after normalisation get a suffix (entete rejects them)
+        name = normalise_name(c) or "COLONNE"
+        while name in names:
+            name += "_BIS"
+        names.append(name)
+    renamed = table.rename(dict(zip(table.columns, names, strict=True)))
     as_text = []
     for name, dtype in renamed.schema.items():
         col = pl.col(name)
