@@ -154,6 +154,20 @@ def test_rules_are_generated_from_the_contract_with_their_severity(tmp_path):
     assert rules(contract)[1].family == "texte,entier,texte"
 
 
+def test_every_contract_yields_a_suite_and_a_valid_slice_query(paths):
+    from expectations.contract import all_contracts
+    from expectations.suites import build_suite
+
+    session(paths)  # GX suites need an active context
+    con = duckdb.connect()
+    for contract in all_contracts():
+        suite = build_suite(contract)
+        assert [e.meta["regle"] for e in suite.expectations] == [r.name for r in rules(contract)]
+        con.execute(contract.ddl())
+        sql = slice_query(contract, contract.table, contract.column_names, "1 = $un")
+        con.execute(sql, {"un": 1}).fetchall()  # binds: every invariant is valid SQL
+
+
 def test_slice_query_evaluates_invariants_and_skips_missing_columns():
     contract = load_contract("actions")
     con = duckdb.connect()
