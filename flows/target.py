@@ -87,8 +87,8 @@ def target_at(
     from expectations.contract import load_contract
     from flows.warehouse import table_exists, warehouse
     from models.registry import load_promoted
-    from models.scoring import score_arrets
-    from transforms.marts.ciblage import ciblage, codes_evalues
+    from models.scoring import reasons_for, score_arrets
+    from transforms.marts.ciblage import ciblage, codes_evalues, with_reasons
 
     start = time.perf_counter()
     summary = TargetSummary(as_of=as_of)
@@ -142,6 +142,9 @@ def target_at(
             scores=scores,
             routage=routage,
         )
+        if modele is not None:
+            # Reasons cost one prediction per feature: only for the arrêts kept in ciblage.
+            result = with_reasons(result, reasons_for(modele, arrets, as_of, result["arret_id"]))
         summary.arrets_en_cours = int(arrets["en_cours"].sum())
         contract = load_contract("ciblage")
         con.execute(contract.ddl())

@@ -155,10 +155,23 @@ def _score_batches(pipeline, refs, seuil, frame, with_reasons) -> list[pl.DataFr
     return parts
 
 
-def score_arrets(model: LoadedModel, arrets: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """Scores and reasons of the arrêts at ``as_of`` the model applies to: ``MAL`` arrêts en
-    cours with ``duree_jours ≥ duree_min`` (21). One row per scored ``arret_id``."""
+def _eligible_rows(model: LoadedModel, arrets: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     check_features(model.metadata, arrets, model.version)
     duree_min = int(model.metadata["parametres"]["duree_min"])
-    rows = arrets.filter((pl.col("as_of") == as_of) & eligible(arrets, duree_min))
-    return score_frame(model.pipeline, model.metadata, rows)
+    return arrets.filter((pl.col("as_of") == as_of) & eligible(arrets, duree_min))
+
+
+def score_arrets(model: LoadedModel, arrets: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """Scores of the arrêts at ``as_of`` the model applies to: ``MAL`` arrêts en cours with
+    ``duree_jours ≥ duree_min`` (21). One row per scored ``arret_id``; the reasons are left
+    empty here (see :func:`reasons_for`: they cost one prediction per feature)."""
+    return score_frame(model.pipeline, model.metadata, _eligible_rows(model, arrets, as_of), False)
+
+
+def reasons_for(
+    model: LoadedModel, arrets: pl.DataFrame, as_of: dt.date, arret_ids: pl.Series
+) -> pl.DataFrame:
+    """Scores and reasons of the scored arrêts among ``arret_ids`` (the targeted ones):
+    ``arret_id, score, raisons, raisons_medicales``."""
+    rows = _eligible_rows(model, arrets, as_of).filter(pl.col("arret_id").is_in(arret_ids))
+    return score_frame(model.pipeline, model.metadata, rows, True)

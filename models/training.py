@@ -64,8 +64,8 @@ class TrainParams:
     fils: int = 1
     hyperparametres: dict[str, Any] = field(
         default_factory=lambda: {
-            "learning_rate": 0.06,
-            "max_iter": 200,
+            "learning_rate": 0.1,
+            "max_iter": 100,
             "max_leaf_nodes": 15,
             "min_samples_leaf": 40,
             "l2_regularization": 1.0,

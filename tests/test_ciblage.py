@@ -362,3 +362,25 @@ def test_the_input_frames_are_not_modified(catalogue):
     before = arrets.clone()
     ciblage(arrets, catalogue, D, PARAMS)
     assert arrets.equals(before)
+
+
+def test_reasons_computed_afterwards_replace_only_the_targeted_rows(catalogue):
+    from transforms.marts.ciblage import with_reasons
+
+    out = run(
+        catalogue,
+        arret("A1", duree_jours=30),
+        arret("A2", duree_jours=50),
+        scores=scores_of(A1=0.7, A2=0.2),
+    )
+    reasons = pl.DataFrame(
+        {
+            "arret_id": ["A1", "Z9"],
+            "raisons": [["52 ans", "3 prolongations"], ["hors ciblage"]],
+            "raisons_medicales": [["arrêt psy"], []],
+        }
+    )
+    done = with_reasons(out, reasons)
+    assert done.columns == out.columns and done["arret_id"].to_list() == ["A1", "A2"]
+    assert done.row(0, named=True)["raisons"] == ["52 ans", "3 prolongations"]
+    assert done.row(1, named=True)["raisons"] == ["3 prolongations"]  # kept as it was

@@ -21,7 +21,7 @@ from models.registry import (
     promoted_version,
     save_version,
 )
-from models.scoring import FeatureMismatch, score_arrets, score_frame
+from models.scoring import FeatureMismatch, reasons_for, score_arrets, score_frame
 from models.training import (
     TrainingError,
     TrainParams,
@@ -373,7 +373,13 @@ def test_scoring_gives_a_probability_to_every_eligible_arret(saved, dataset):
     assert "LONG" in scores["arret_id"] and "ATMP1" not in scores["arret_id"]
     assert scores["score"].is_between(0, 1).all()
     assert scores["score"].null_count() == 0
-    lengths = scores["raisons"].list.len() + scores["raisons_medicales"].list.len()
+    assert scores["raisons"].list.len().sum() == 0  # reasons only on demand
+    explained = reasons_for(
+        load_promoted(root), frame, dt.date(2026, 2, 1), scores["arret_id"].head(500)
+    )
+    assert explained.height == 500
+    assert explained["score"].equals(scores["score"].head(500))
+    lengths = explained["raisons"].list.len() + explained["raisons_medicales"].list.len()
     assert lengths.max() <= 3 and lengths.sum() > 0
 
 

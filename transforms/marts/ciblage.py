@@ -165,3 +165,18 @@ def ciblage(
         .sort("arret_id")
     )
     return out
+
+
+def with_reasons(ciblage_rows: pl.DataFrame, reasons: pl.DataFrame) -> pl.DataFrame:
+    """``ciblage_rows`` with ``raisons``/``raisons_medicales`` taken from ``reasons``
+    (``arret_id, raisons, raisons_medicales``) for the arrêts it holds; others keep theirs."""
+    joined = ciblage_rows.join(
+        reasons.select("arret_id", "raisons", "raisons_medicales"),
+        on="arret_id",
+        how="left",
+        suffix="_calculees",
+    )
+    return joined.with_columns(
+        pl.coalesce("raisons_calculees", "raisons").alias("raisons"),
+        pl.coalesce("raisons_medicales_calculees", "raisons_medicales").alias("raisons_medicales"),
+    ).select(CIBLAGE_COLUMNS)
