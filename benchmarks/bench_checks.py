@@ -83,6 +83,13 @@ def _timed(fn):
     return out, time.perf_counter() - t
 
 
+def _cpu(fn):
+    """(result, wall seconds, CPU seconds of all this process's threads)."""
+    c = time.process_time()
+    out, wall = _timed(fn)
+    return out, wall, time.process_time() - c
+
+
 def step(name: str, db: Path, size: int) -> None:
     """One measurement, in this process; prints one or two lines."""
     contract = load_contract("lignes_ij")
@@ -105,23 +112,27 @@ def step(name: str, db: Path, size: int) -> None:
             "polars": "Polars .pl().to_pandas()",
             "arrow": "DuckDB Arrow (retenu)",
         }[name]
-        _, t = _timed(pull)
-        print(f"  tranche -> pandas, {label:26s} {t:6.2f} s   pic {_peak_mib():6.0f} Mio")
+        _, t, cpu = _cpu(pull)
+        print(
+            f"  tranche -> pandas, {label:26s} {t:6.2f} s   CPU {cpu:6.2f} s   "
+            f"pic {_peak_mib():6.0f} Mio"
+        )
         return
     paths = DataPaths(db.parent / f"donnees_{size}_{name}")
     session, t_ctx = _timed(lambda: checks.ChecksSession(paths))
     session.check(con, "lignes_ij", where='"ligne" < 10', label="chauffe")  # GX lazy imports
     max_rows = size + 1 if name == "bloc" else 1
-    report, t = _timed(lambda: session.check(con, "lignes_ij", label=name, max_rows=max_rows))
+    report, t, cpu = _cpu(lambda: session.check(con, "lignes_ij", label=name, max_rows=max_rows))
     what = "contrôle en un bloc" if name == "bloc" else "contrôle par tranches de 2 M"
     print(
-        f"  {what:45s} {t:6.2f} s   pic {_peak_mib():6.0f} Mio  ({report.chunks} tranche(s), "
+        f"  {what:45s} {t:6.2f} s   CPU {cpu:6.2f} s   pic {_peak_mib():6.0f} Mio  "
+        f"({report.chunks} tranche(s), "
         f"règles en échec : {', '.join(r.rule for r in report.failures)}; "
         f"contexte GX {t_ctx:.1f} s)"
     )
     if name == "bloc":
-        _, t_docs = _timed(session.build_docs)
-        print(f"  {'Data Docs (validations + index)':45s} {t_docs:6.2f} s")
+        _, t_docs, cpu = _cpu(session.build_docs)
+        print(f"  {'Data Docs (validations + index)':45s} {t_docs:6.2f} s   CPU {cpu:6.2f} s")
 
 
 def bench(size: int, folder: Path) -> None:
