@@ -153,12 +153,6 @@ def landing(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def night_env(data_dir, monkeypatch):
-    monkeypatch.setenv("CI", "1")  # no progress bars in the test logs
-    return DataPaths(data_dir)
-
-
 def _rows(paths: DataPaths, sql: str, params=None) -> list[tuple]:
     con = duckdb.connect(str(paths.warehouse), read_only=True)
     try:
@@ -180,54 +174,92 @@ STEPS = [
 ]
 
 
-def test_nightly_runs_every_step_and_writes_its_manifest(prefect_server, landing, night_env):
-    paths = night_env
-    first = LAST_NIGHT - timedelta(days=1)
-    manifest = nightly_module.run_night(paths, first, landing)
-    assert manifest["statut"] == "succes", manifest.get("erreur")
-    assert [s["nom"] for s in manifest["etapes"]] == STEPS
-    assert all(s["statut"] == "succes" and s["duree_s"] >= 0 for s in manifest["etapes"])
-    assert manifest["prefect_flow_run"]
-    on_disk = json.loads((paths.runs / manifest["run_id"] / "manifest.json").read_text())
-    assert on_disk["statut"] == "succes" and on_disk["as_of"] == first.isoformat()
-    steps = {s["nom"]: s["resume"] for s in manifest["etapes"]}
-    # the night ingested only files extracted by D: none dated after it
-    ingested = [f["fichier"] for f in steps["ingestion"]["fichiers"]]
-    assert ingested and all(LAST_NIGHT.strftime("%Y%m%d") not in name for name in ingested)
-    # counts in the manifest are those of the tables
-    [(arrets,)] = _rows(paths, "select count(*) from arrets where as_of = ?", [first])
-    assert steps["construction"]["arrets"] == arrets > 0
-    [(f1_rows,)] = _rows(paths, "select count(*) from indicateurs_f1 where as_of = ?", [first])
-    assert steps["indicateurs"]["lignes"]["indicateurs_f1"] == f1_rows
-    report = paths.rapports / f"rapport_{first:%Y%m%d}.html"
-    assert steps["rapport"]["chemin"] == str(report) and report.exists()
-    assert (paths.exports / first.isoformat()).is_dir()
-
-    # the next night, then the same night again: idempotent
-    second = nightly_module.run_night(paths, LAST_NIGHT, landing)
-    assert second["statut"] == "succes", second.get("erreur")
-    routed = _rows(paths, "select count(*) from routage where as_of = ?", [LAST_NIGHT])
-    again = nightly_module.run_night(paths, LAST_NIGHT, landing)
-    assert again["statut"] == "succes"
-    again_steps = {s["nom"]: s["resume"] for s in again["etapes"]}
-    assert again_steps["ingestion"]["totaux"]["lignes_acceptees"] == 0  # all already ingested
-    assert _rows(paths, "select count(*) from routage where as_of = ?", [LAST_NIGHT]) == routed
-    assert nights_done(paths) == {first, LAST_NIGHT}
-
-
-def test_failed_step_keeps_previous_outputs_and_exits_non_zero(
-    prefect_server, landing, night_env, monkeypatch
-):
+@pytest.fixture(scope="module")
+def nights(prefect_server, landing, tmp_path_factory):
+    """Three nights in one data folder: the first two by ``ru backfill``, the last by the
+    flow itself. The flow tests below read what they left (the failure test comes last)."""
     from typer.testing import CliRunner
 
     from flows.cli import app
 
-    paths = night_env
-    good = nightly_module.run_night(paths, LAST_NIGHT, landing)
-    assert good["statut"] == "succes", good.get("erreur")
+    paths = DataPaths(tmp_path_factory.mktemp("donnees"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RU_DATA", str(paths.root))
+        mp.setenv("RU_CLE_PSEUDO", "cle-de-test")
+        mp.setenv("CI", "1")  # no progress bars in the test logs
+        first = LAST_NIGHT - timedelta(days=2)
+        backfill = CliRunner().invoke(
+            app,
+            ["backfill", "--from", first.isoformat(), "--to", (LAST_NIGHT - timedelta(1)).isoformat(),
+             "--landing", str(landing)],
+        )  # fmt: skip
+        manifest = nightly_module.run_night(paths, LAST_NIGHT, landing)
+        yield {"paths": paths, "backfill": backfill, "manifest": manifest}
+
+
+def test_nightly_runs_every_step_and_writes_its_manifest(nights):
+    paths, manifest = nights["paths"], nights["manifest"]
+    assert manifest["statut"] == "succes", manifest.get("erreur")
+    assert manifest["as_of"] == LAST_NIGHT.isoformat()
+    assert [s["nom"] for s in manifest["etapes"]] == STEPS
+    assert all(s["statut"] == "succes" and s["duree_s"] >= 0 for s in manifest["etapes"])
+    assert manifest["prefect_flow_run"]
+    on_disk = json.loads((paths.runs / manifest["run_id"] / "manifest.json").read_text())
+    assert on_disk["statut"] == "succes" and on_disk["etape_en_echec"] is None
+    steps = {s["nom"]: s["resume"] for s in manifest["etapes"]}
+    # counts in the manifest are those of the tables
+    [(arrets,)] = _rows(paths, "select count(*) from arrets where as_of = ?", [LAST_NIGHT])
+    assert steps["construction"]["arrets"] == arrets > 0
+    [(f1_rows,)] = _rows(paths, "select count(*) from indicateurs_f1 where as_of = ?", [LAST_NIGHT])
+    assert steps["indicateurs"]["lignes"]["indicateurs_f1"] == f1_rows
+    [(routed,)] = _rows(paths, "select count(*) from routage where as_of = ?", [LAST_NIGHT])
+    assert routed > 0
+    report = paths.rapports / f"rapport_{LAST_NIGHT:%Y%m%d}.html"
+    assert steps["rapport"]["chemin"] == str(report) and report.exists()
+    assert (paths.exports / LAST_NIGHT.isoformat()).is_dir()
+    # the last night found only its own new files: the earlier ones were ingested before
+    ingested = [f for f in steps["ingestion"]["fichiers"] if f["statut"] == "ok"]
+    assert ingested and all(LAST_NIGHT.strftime("%Y%m%d") in f["fichier"] for f in ingested)
+
+
+def test_backfill_runs_missing_nights_only(nights):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    paths = nights["paths"]
+    first = LAST_NIGHT - timedelta(days=2)
+    assert nights["backfill"].exit_code == 0, nights["backfill"].output
+    assert "2 nuit(s) à exécuter, 0 déjà réussie(s)" in nights["backfill"].output
+    # each backfilled night ingested only the files extracted by its date
+    for manifest in read_manifests(paths):
+        if manifest["statut"] == "succes":
+            ingestion = next(s for s in manifest["etapes"] if s["nom"] == "ingestion")
+            dates = [f["fichier"].split("_")[-2] for f in ingestion["resume"]["fichiers"]
+                     if f["fichier"].startswith(("ij_", "actions_"))]  # fmt: skip
+            assert all(d <= manifest["as_of"].replace("-", "") for d in dates)
+    assert nights_done(paths) == {first, first + timedelta(days=1), LAST_NIGHT}
+    before = len(read_manifests(paths))
+    again = CliRunner().invoke(
+        app,
+        ["backfill", "--from", first.isoformat(), "--to", LAST_NIGHT.isoformat(),
+         "--data", str(paths.root)],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "0 nuit(s) à exécuter, 3 déjà réussie(s)" in again.output
+    assert len(read_manifests(paths)) == before
+
+
+def test_failed_step_keeps_previous_outputs_and_exits_non_zero(nights, landing, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    paths = nights["paths"]
     report = paths.rapports / f"rapport_{LAST_NIGHT:%Y%m%d}.html"
     report_before = report.read_bytes()
     indicators_before = _rows(paths, "select * from indicateurs_f1 order by all")
+    routage_before = _rows(paths, "select count(*), max(as_of) from routage")
 
     @nightly_module.task(name="orientation")
     def broken_routing(paths, as_of, settings):
@@ -239,6 +271,7 @@ def test_failed_step_keeps_previous_outputs_and_exits_non_zero(
     )
     assert result.exit_code == 1
     message = " ".join(result.output.split())
+    assert "la nuit du 31/03/2026 a échoué" in message
     assert "étape « orientation » (orientation vers les files) en échec" in message
     assert "config/capacites.csv illisible" in message
     assert "Les sorties de la dernière exécution réussie restent en place" in message
@@ -247,35 +280,29 @@ def test_failed_step_keeps_previous_outputs_and_exits_non_zero(
     assert len(failed) == 1
     assert failed[0]["etape_en_echec"] == "orientation"
     assert failed[0]["erreur"] == "config/capacites.csv illisible"
-    assert [s["nom"] for s in failed[0]["etapes"]][-1] == "orientation"  # nothing after it
-    # exports, indicators and report of the last good run are untouched
-    assert report.read_bytes() == report_before
+    assert [s["nom"] for s in failed[0]["etapes"]] == STEPS[: STEPS.index("orientation") + 1]
+    # the re-run found nothing new to ingest
+    ingestion = failed[0]["etapes"][1]["resume"]["totaux"]
+    assert ingestion["lignes_acceptees"] == 0
+    # routing ledger, indicators and report of the last good run are untouched
+    assert _rows(paths, "select count(*), max(as_of) from routage") == routage_before
     assert _rows(paths, "select * from indicateurs_f1 order by all") == indicators_before
+    assert report.read_bytes() == report_before
     # the earlier success of the same night still counts for a backfill
-    assert nights_done(paths) == {LAST_NIGHT}
+    assert LAST_NIGHT in nights_done(paths)
 
 
-def test_backfill_command_runs_missing_nights_only(prefect_server, landing, night_env):
+def test_schedule_needs_a_prefect_server_and_says_how(monkeypatch, data_dir):
     from typer.testing import CliRunner
 
     from flows.cli import app
 
-    paths = night_env
-    first = LAST_NIGHT - timedelta(days=2)
-    nightly_module.run_night(paths, first, landing)
-    result = CliRunner().invoke(
-        app,
-        [
-            "backfill",
-            "--from",
-            first.isoformat(),
-            "--to",
-            LAST_NIGHT.isoformat(),
-            "--landing",
-            str(landing),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    assert "2 nuit(s) à exécuter, 1 déjà réussie(s)" in result.output
-    assert nights_done(paths) == {first, first + timedelta(days=1), LAST_NIGHT}
-    assert len(read_manifests(paths)) == 3
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = CliRunner().invoke(app, ["schedule"])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "PREFECT_API_URL n'est pas définie" in message
+    assert "prefect server start --host 127.0.0.1" in message
+    bad = CliRunner().invoke(app, ["nightly", "--as-of", "31/03/2026"])
+    assert bad.exit_code == 1
+    assert "date invalide pour --as-of : « 31/03/2026 » (attendu AAAA-MM-JJ)" in bad.output
