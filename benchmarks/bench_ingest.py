@@ -73,6 +73,10 @@ def make_extract(work: Path, lines: int, seed: int) -> Path:
 
 def measure(extract: Path, data: Path) -> dict:
     """Ingest ``extract`` into a fresh ``data`` folder (run in a child process)."""
+    import duckdb  # noqa: F401 - imported before the clock starts: a run pays it once
+    import polars  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
     from flows.ingest import ingest_paths
     from flows.settings import DataPaths
 

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ru.ingest")
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "transforms" / "raw" / "sql"
-CHUNK_BYTES = 96 * 1024 * 1024
+CHUNK_BYTES = 48 * 1024 * 1024  # about 250,000 lines of an IJ extract per chunk
+_KEY_HASH_SEED = 20261031
 PARQUET_BATCH_ROWS = 500_000
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
@@ -429,6 +430,7 @@ class _FileLoad:
         self.quarantined = 0
         self.rules: Counter[str] = Counter()
         self.identities: list[pl.DataFrame] = []
+        self.key_hashes: list[pl.Series] = []
         self.lake_tmp: Path | None = None
         self.lake_final: Path | None = None
         self.writer = None
@@ -536,6 +538,7 @@ class _FileLoad:
         self.timings["insertion_duckdb"] += t4 - t3
         self.timings["ecriture_parquet"] += t5 - t4
         self.identities.append(result.identities)
+        self._remember_keys(result.accepted)
         self.read += fields.height
         self.accepted += result.accepted.height
         self.quarantined += result.quarantined.height
@@ -543,22 +546,40 @@ class _FileLoad:
             self.rules.update(regles)
 
     def _existing_keys(self, keys: pl.DataFrame) -> pl.DataFrame:
-        """Keys of ``keys`` already in the table (earlier files, earlier chunks)."""
+        """Keys of ``keys`` already accepted: by earlier files, or by earlier chunks of this
+        one (same transaction).
+
+        Earlier files: a key includes FLX_DIS_DTD, so when no other file's row has one of the
+        chunk's dates (a new nightly extract) no key can exist and nothing is joined. Earlier
+        chunks: their key hashes are kept in memory; only hash hits are looked up exactly.
+        """
         import polars as pl
 
         con = self.ctx.con
         if keys.height == 0:
             return keys.clear()
+        found: list[pl.DataFrame] = []
         dates = keys.get_column("FLX_DIS_DTD").drop_nulls().unique().to_list()
-        # Fast path: a key includes FLX_DIS_DTD; when no row of the table has one of this
-        # chunk's dates (a new nightly extract), no key can exist.
-        ((seen,),) = con.execute(
+        ((overlap,),) = con.execute(
             f'select count(*) from (select 1 from "{self.spec.table}" '
-            'where "FLX_DIS_DTD" in (select unnest($dates)) limit 1)',
-            {"dates": dates},
+            'where "FLX_DIS_DTD" in (select unnest($dates)) and ingestion_id <> $id limit 1)',
+            {"dates": dates, "id": self.sha},
         ).fetchall()
-        if not seen:
-            return keys.clear()
+        if overlap:
+            found.append(self._lookup(keys))
+        if self.key_hashes:
+            seen = pl.concat(self.key_hashes)
+            hits = keys.hash_rows(seed=_KEY_HASH_SEED).is_in(seen.implode())
+            if hits.any():
+                found.append(self._lookup(keys.filter(hits)))
+        found = [f for f in found if f.height]
+        return pl.concat(found).unique() if found else keys.clear()
+
+    def _lookup(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """Exact lookup of ``keys`` in the table (this transaction's rows included)."""
+        import polars as pl
+
+        con = self.ctx.con
         con.register("_cles", keys.unique().to_arrow())
         try:
             found = con.sql(_sql(f"cles_existantes_{self.spec.table}")).to_arrow_table()
@@ -566,6 +587,11 @@ class _FileLoad:
             con.unregister("_cles")
         out = pl.from_arrow(found)
         return out.cast(keys.schema) if out.height else keys.clear()
+
+    def _remember_keys(self, accepted: pl.DataFrame) -> None:
+        if accepted.height:
+            keys = accepted.select(list(self.spec.key))
+            self.key_hashes.append(keys.hash_rows(seed=_KEY_HASH_SEED))
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
         """Append a chunk to the lake file, in a background thread (pyarrow releases the
@@ -927,11 +953,15 @@ def ingest(
     for p, _spec in todo:
         with contextlib.suppress(OSError):
             total += p.stat().st_size
+    import duckdb
+
     try:
         with progress("Ingestion des fichiers", total=total or None) as step:
             summary = ingest_paths(paths, fichiers, key, on_progress=step.advance)
     except (WarehouseError, ConfigError) as exc:
         fail(str(exc))
+    except duckdb.IOException as exc:
+        fail(f"entrepôt inaccessible (une autre commande l'utilise-t-elle ?) : {exc}")
     from flows.checks import ChecksFailed
 
     failure = None

@@ -524,3 +524,32 @@ def test_cli_json_summary(tmp_path, monkeypatch):
         app, ["ingest", str(folder / IJ_NAME), "--json", "--data", str(tmp_path / "d")]
     )
     assert json.loads(again.stdout)["fichiers"][0]["statut"] == "deja_ingere"
+
+
+def test_pseudonymise_once_per_distinct_nir_and_rang():
+    from transforms.raw.pseudo import pseudonymise
+
+    frame = pl.DataFrame(
+        {
+            "nir": [NIR_1, NIR_2, NIR_1, None, NIR_1],
+            "psa": [None, None, None, "PSA-1", None],
+            "rang": [1, 1, 1, 1, 2],
+            "d": [dt.date(2024, 3, 15), dt.date(2024, 3, 1), dt.date(2024, 2, 1), None, None],
+        }
+    )
+    out, identities = pseudonymise(frame, TEST_KEY, nir="nir", psa="psa", rang="rang", date="d")
+    assert out["assure_id"].to_list() == [
+        expected_id(NIR_1),
+        expected_id(NIR_2),
+        expected_id(NIR_1),
+        "PSA-1",
+        expected_id(NIR_1, "2"),
+    ]
+    assert sorted(identities.rows()) == sorted(
+        [
+            (expected_id(NIR_1), NIR_1, 1, dt.date(2024, 2, 1)),
+            (expected_id(NIR_2), NIR_2, 1, dt.date(2024, 3, 1)),
+            (expected_id(NIR_1, "2"), NIR_1, 2, None),
+        ]
+    )
+    assert frame.columns == ["nir", "psa", "rang", "d"]  # input not mutated

@@ -51,8 +51,12 @@ def pseudonymise(
     msg = frame.select(pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String))).to_series()
     distinct = msg.drop_nulls().unique()
     ids = pl.Series(hmac_ids(key, distinct.to_list()), dtype=pl.String)
-    hashed = msg.replace_strict(distinct, ids, default=None, return_dtype=pl.String)
-    out = frame.with_columns(assure_id=pl.coalesce(hashed, pl.col(psa)))
+    # Row -> index of its distinct (NIR, rang): ids and first-seen dates are gathered or
+    # aggregated on that integer, not on strings.
+    index = msg.replace_strict(
+        distinct, pl.Series(range(distinct.len()), dtype=pl.UInt32), default=None
+    )
+    out = frame.with_columns(assure_id=pl.coalesce(ids.gather(index), pl.col(psa)))
     # Rang is one digit (1-9, checked before): the message splits back into NIR and rang.
     identities = pl.DataFrame(
         {
@@ -61,17 +65,19 @@ def pseudonymise(
             "BEN_RNG_GEM": distinct.str.slice(-1).cast(pl.Int16),
         }
     )
-    dates = out.get_column(date)
-    if dates.n_unique() == 1:  # a nightly file: one extraction date
-        first_seen = identities.with_columns(premiere_vue=pl.lit(dates[0], dtype=pl.Date))
-    else:
-        per_id = (
-            out.filter(pl.col(nir).is_not_null())
-            .group_by("assure_id")
-            .agg(pl.col(date).min().alias("premiere_vue"))
-        )
-        first_seen = identities.join(per_id, on="assure_id", how="left")
-    return out, first_seen
+    dates = frame.get_column(date)
+    if dates.n_unique() <= 1:  # a nightly file: one extraction date
+        first = dates.drop_nulls()
+        value = first[0] if first.len() else None
+        return out, identities.with_columns(premiere_vue=pl.lit(value, dtype=pl.Date))
+    per_index = (
+        pl.DataFrame({"i": index, "d": dates})
+        .drop_nulls("i")
+        .group_by("i")
+        .agg(pl.col("d").min())
+        .sort("i")
+    )
+    return out, identities.with_columns(premiere_vue=per_index.get_column("d"))
 
 
 def mask_value(value: str) -> str:
