@@ -757,8 +757,13 @@ def _cards(data: ReportData) -> str:
         taux, _, _ = _national([r for r in final if r["mois"] == last], "dossiers_avec_action",
                                "dossiers_routes")  # fmt: skip
         cards.append((f"F1, {fr_mois(last)}", fr_pourcent(taux), "cible 70 %"))
+    elif data.f1:
+        last = max(r["mois"] for r in data.f1)
+        taux, _, _ = _national([r for r in data.f1 if r["mois"] == last], "dossiers_avec_action",
+                               "dossiers_routes")  # fmt: skip
+        cards.append((f"F1, {fr_mois(last)}", fr_pourcent(taux), "provisoire, cible 70 %"))
     else:
-        cards.append(("F1", "—", "aucun mois définitif"))
+        cards.append(("F1", "—", "aucun dossier affecté"))
     if data.p4:
         last = max(r["mois"] for r in data.p4)
         taux, _, _ = _national([r for r in data.p4 if r["mois"] == last], "arrets_termines",

@@ -194,6 +194,10 @@ def test_report_is_written_in_french_with_every_chart(paths):
         in text
     )
     assert "au-dessus de la cible" in text
+    assert (
+        '<div class="titre">F1, février 2026</div><div class="valeur">70,0\u00a0%</div>'
+        '<div class="note">cible 70 %</div>'
+    ) in text
     # P4 of January: 180 / 400; PDP: 96 / 150; the trend since 31/03 (50 %)
     assert "janvier 2026, 45,0\u00a0% (180 arrêts sur 400)" in text
     assert "Toutes ELSM : 64,0\u00a0% (96 sur 150)" in text
@@ -296,3 +300,17 @@ def test_report_renders_in_headless_chromium(paths, tmp_path):
     for rgb in ((0x2E, 0x86, 0xC1), (0xC0, 0x39, 0x2B)):
         close = (abs(pixels * 255 - rgb) < 8).all(axis=-1)
         assert close.sum() > 500, rgb
+
+
+def test_summary_card_shows_a_provisional_f1_when_no_month_is_final():
+    from flows.report import ReportData, _cards
+
+    data = ReportData(as_of=AS_OF, f1=[_f1("31", "2026-04-01", 40, 10, True)])
+    cards = _cards(data)
+    assert (
+        '<div class="titre">F1, avril 2026</div><div class="valeur">25,0\u00a0%</div>'
+        '<div class="note">provisoire, cible 70 %</div>'
+    ) in cards
+    assert '<div class="valeur">—</div><div class="note">aucun dossier affecté</div>' in (
+        _cards(ReportData(as_of=AS_OF))
+    )
