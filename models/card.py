@@ -111,7 +111,8 @@ Verdict : {statut} — {promo["motif"]}.{conserve}
 ## Estimateur
 
 Pipeline scikit-learn : encodage ordinal des catégories, gradient boosting
-(`HistGradientBoostingClassifier`, {p["hyperparametres"]}), probabilités calibrées
+(`HistGradientBoostingClassifier` : {", ".join(f"{k} = {v}" for k, v in p["hyperparametres"].items())}),
+probabilités calibrées
 (`CalibratedClassifierCV`, méthode {p["methode_calibration"]}, {p["plis_calibration"]} plis
 regroupés par arrêt). Artefact `model.skops` (skops, sans pickle), jamais réajusté au score.
 Versions : {versions}.

@@ -84,7 +84,7 @@ def beats(model: Metrics, baseline: Metrics, marge_auc: float, marge_ap: float) 
         f"AUC {model.roc_auc:.3f} contre {baseline.roc_auc:.3f} (écart {d_auc:+.3f}, "
         f"minimum {marge_auc:+.3f}) ; précision moyenne {model.average_precision:.3f} contre "
         f"{baseline.average_precision:.3f} (écart {d_ap:+.3f}, minimum {marge_ap:+.3f})"
-    )
+    ).replace(".", ",")
     if np.isnan(d_auc) or np.isnan(d_ap):
         return False, "validation sans cas chronique ou sans cas non chronique : " + detail
     ok = d_auc >= marge_auc and d_ap >= marge_ap

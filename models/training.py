@@ -56,7 +56,7 @@ class TrainParams:
     marge_auc: float = 0.01
     marge_ap: float = 0.01
     plis_calibration: int = 3
-    methode_calibration: str = "isotonic"
+    methode_calibration: str = "sigmoid"
     seuil_raison: float = 0.01
     graine: int = 0
     # OpenMP threads for fitting and scoring: the boosting's threads spin badly on a machine
@@ -198,7 +198,7 @@ def time_split(rows: pl.DataFrame, params: TrainParams) -> Split:
 
 def build_pipeline(params: TrainParams, cv) -> Any:
     """Encoding (categories → ordinal codes, numbers as they are) + gradient boosting,
-    calibrated (isotonic by default) on grouped folds."""
+    calibrated (sigmoid by default) on grouped folds."""
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
