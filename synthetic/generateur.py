@@ -208,10 +208,12 @@ def generer_lot(
     sjb = np.clip(rng.lognormal(np.log(80), 0.35, n), 35, 400)  # daily reference salary
     sjb2 = np.clip(rng.lognormal(np.log(30), 0.4, n), 10, 150)  # second job
     frailty = rng.normal(0, 1, n)
+    # A few assurés have repeated short arrêts (the pattern RU07 looks for).
+    repetitif = rng.random(n) < 0.04
     secteur = np.where(has_emp, monde.emp_secteur[emp1], -1)
 
     # ---------------------------------------------------------------- arrêts
-    lam = 0.8 * np.exp(0.5 * frailty - 0.125)  # arrêts per year
+    lam = 0.8 * np.exp(0.5 * frailty - 0.125) * np.where(repetitif, 4.0, 1.0)  # arrêts/year
     horizon = (d1 - t0) / 365.25
     k_max = 1 + rng.poisson(lam * horizon)
     a_ass, a_rank = expand(k_max)
@@ -268,6 +270,7 @@ def generer_lot(
     p_long = 1 / (1 + np.exp(-(-3.0 + x)))
     comp = np.where(rng.random(na) < p_short, 0, np.where(rng.random(na) < p_long, 2, 1))
     comp = np.where(atyp & (comp == 0) & (rng.random(na) < 0.5), 1, comp)
+    comp = np.where(repetitif[a_ass] & (risk == MAL) & (rng.random(na) < 0.85), 0, comp)
     stretch = np.exp(CAT_ALLONGE[cat] + 0.8 * atyp + 0.1 * frailty[a_ass])
     dur = np.where(
         comp == 0,
