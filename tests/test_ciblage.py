@@ -384,3 +384,95 @@ def test_reasons_computed_afterwards_replace_only_the_targeted_rows(catalogue):
     assert done.columns == out.columns and done["arret_id"].to_list() == ["A1", "A2"]
     assert done.row(0, named=True)["raisons"] == ["52 ans", "3 prolongations"]
     assert done.row(1, named=True)["raisons"] == ["3 prolongations"]  # kept as it was
+
+
+# --- ru target on a warehouse (rules only: no promoted model) -----------------------------
+
+
+def _warehouse_with_arrets(data_dir, rows, routage_rows=()):
+    import duckdb
+
+    from expectations.contract import load_contract
+    from flows.settings import DataPaths
+
+    paths = DataPaths(data_dir).ensure()
+    con = duckdb.connect(str(paths.warehouse))
+    con.execute(load_contract("arrets").ddl())
+    con.register("nouveaux", frame(*rows))
+    con.execute("insert into arrets by name select * from nouveaux")
+    if routage_rows:
+        con.execute(load_contract("routage").ddl())
+        ledger = pl.DataFrame(
+            [
+                {
+                    "dossier_id": f"D{i:016x}",
+                    "as_of": D - dt.timedelta(days=ago),
+                    "semaine_iso": "2026-W44",
+                    "elsm": "31",
+                    "arret_id": a,
+                    "assure_id": f"assure-{a}",
+                    "code_ru": "RU05",
+                    "autres_codes": [],
+                    "acteur": "CSAM",
+                    "rang_file": 1,
+                    "score": None,
+                    "raisons": [],
+                    "statut": "affecte",
+                    "motif": None,
+                }
+                for i, (a, ago) in enumerate(routage_rows)
+            ]
+        )
+        con.register("registre", ledger)
+        con.execute("insert into routage by name select * from registre")
+    con.close()
+    return paths
+
+
+def test_ru_target_writes_ciblage_and_replaces_the_date(data_dir, tmp_path):
+    import duckdb
+
+    from flows.settings import load_settings
+    from flows.target import target_at
+
+    paths = _warehouse_with_arrets(
+        data_dir,
+        [
+            arret("A1", jours_ij=500),
+            arret("A2", duree_jours=50),
+            arret("A3", jours_ij=430),  # routed 10 days ago, no action since
+            arret("A4"),
+        ],
+        routage_rows=[("A3", 10)],
+    )
+    settings = load_settings()
+    summary = target_at(paths, D, settings)
+    assert summary.modele is None and summary.codes_non_evalues == ["RU01"]
+    assert (summary.lignes, summary.cibles, summary.exclus) == (3, 2, {"en_attente": 1})
+    assert summary.par_code == {"RU02": 1, "RU05": 2}
+    assert summary.controles.startswith("ok")
+
+    # A pilot retires RU02 in the catalogue file: the next run of the same date replaces it.
+    text = (CONFIG_DIR / "catalogue_ru.yml").read_text(encoding="utf-8")
+    start, end = text.index("  - code: RU02"), text.index("  - code: RU07")
+    edited = tmp_path / "catalogue_ru.yml"
+    edited.write_text(text[:start] + text[end:], encoding="utf-8")
+    again = target_at(paths, D, settings, catalogue_path=edited)
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    rows = con.execute(
+        "select arret_id, code_ru, exclu, motif_exclusion from ciblage where as_of = $d "
+        "order by arret_id",
+        {"d": D},
+    ).fetchall()
+    con.close()
+    assert again.lignes == 2
+    assert rows == [("A1", "RU05", False, None), ("A3", "RU05", True, "en_attente")]
+
+
+def test_ru_target_without_arrets_says_what_to_do(data_dir):
+    from flows.settings import DataPaths, load_settings
+    from flows.target import TargetError, target_at
+
+    paths = _warehouse_with_arrets(data_dir, [arret("A1")])
+    with pytest.raises(TargetError, match="ru build --as-of 2026-11-21"):
+        target_at(DataPaths(paths.root), D + dt.timedelta(days=1), load_settings())
