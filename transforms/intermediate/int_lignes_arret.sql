@@ -17,7 +17,8 @@
 with
 
 lignes as (
-    select * from stg_lignes_ij
+    select * exclude (en_perimetre, RGO_ASU_NAT, PRS_NAT_REF)
+    from stg_lignes_ij
     where en_perimetre
 ),
 
@@ -31,14 +32,23 @@ sans_numero as (
     where ARR_NUM is null
 ),
 
+periodes_sans_numero as (
+    select distinct assure_id, risque, EXE_SOI_DTD, EXE_SOI_DTF
+    from sans_numero
+),
+
 periodes_numerotees as (
+    -- numbered periods that some line without ARR_NUM also pays (few): build side of the
+    -- join is the smaller set of periods without a number
     select
-        assure_id,
-        risque,
-        EXE_SOI_DTD,
-        EXE_SOI_DTF,
-        min({'org': ORG_AFF_COD, 'num': ARR_NUM}) as arret
-    from numerotees
+        n.assure_id,
+        n.risque,
+        n.EXE_SOI_DTD,
+        n.EXE_SOI_DTF,
+        min({'org': n.ORG_AFF_COD, 'num': n.ARR_NUM}) as arret
+    from numerotees as n
+    semi join periodes_sans_numero as s
+        using (assure_id, risque, EXE_SOI_DTD, EXE_SOI_DTF)
     group by all
 ),
 
@@ -59,6 +69,12 @@ a_chainer as (
         using (assure_id, risque, EXE_SOI_DTD, EXE_SOI_DTF)
 ),
 
+cles_a_chainer as (
+    -- the window runs on the few columns it needs; the full lines are joined back after
+    select ORG_AFF_COD, LIG_NUM, assure_id, risque, EXE_SOI_DTD, EXE_SOI_DTF, FLX_DIS_DTD
+    from a_chainer
+),
+
 fin_precedente as (
     select
         *,
@@ -67,7 +83,7 @@ fin_precedente as (
             order by EXE_SOI_DTD, EXE_SOI_DTF, FLX_DIS_DTD, ORG_AFF_COD, LIG_NUM
             rows between unbounded preceding and 1 preceding
         ) as fin_max_precedente
-    from a_chainer
+    from cles_a_chainer
 ),
 
 debuts_de_chaine as (
@@ -78,17 +94,26 @@ debuts_de_chaine as (
     from fin_precedente
 ),
 
-chainees as (
+debut_des_chaines as (
     -- lines come in EXE_SOI_DTD order, so the start of a line's chain is the latest chain
     -- start seen so far
     select
-        * exclude (fin_max_precedente, nouvelle_chaine),
+        ORG_AFF_COD,
+        LIG_NUM,
         max(case when nouvelle_chaine then EXE_SOI_DTD end) over (
             partition by assure_id, risque
             order by EXE_SOI_DTD, EXE_SOI_DTF, FLX_DIS_DTD, ORG_AFF_COD, LIG_NUM
             rows between unbounded preceding and current row
         ) as debut_chaine
     from debuts_de_chaine
+),
+
+chainees as (
+    select
+        a.*,
+        d.debut_chaine
+    from a_chainer as a
+    inner join debut_des_chaines as d using (ORG_AFF_COD, LIG_NUM)
 ),
 
 cles as (
