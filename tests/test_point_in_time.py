@@ -135,3 +135,25 @@ def test_build_at_keeps_each_date_and_replaces_a_rebuilt_one(tmp_path):
         (D, "P7", 1),
     ]
     con.close()
+
+
+def test_ru_build_command(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    paths = _data_folder(tmp_path)
+    result = CliRunner().invoke(
+        app,
+        ["build", "--as-of", "2026-03-31", "--data", str(paths.root), "--sans-controles", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["as_of"], summary["arrets"], summary["arrets_en_cours"]) == ("2026-03-31", 2, 2)
+    assert summary["controles"] == "non exécutés"
+    # default as-of: the latest FLX_DIS_DTD ingested (29/03/2026, L4 paid to 28/03)
+    result = CliRunner().invoke(app, ["build", "--data", str(paths.root), "--sans-controles"])
+    assert result.exit_code == 0, result.output
+    assert "Arrêts au 29/03/2026" in result.stdout

@@ -110,3 +110,19 @@ def test_snapshots_stack_one_build_per_date():
     ]
     assert prescripteurs["as_of"].to_list() == [date(2026, 2, 20), D]
     assert isinstance(arrets, pl.DataFrame)
+
+
+def test_snapshots_on_a_read_only_warehouse(tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    con.close()
+    rows = [ligne("01/03/2026", "14/03/2026", PRE_FIN_DTE="30/04/2026")]
+    source = warehouse(rows)
+    source.execute(f"attach '{path}' as cible")
+    for table in ("lignes_ij", "actions"):
+        source.execute(f"create table cible.main.{table} as select * from memory.main.{table}")
+    source.close()
+    read_only = duckdb.connect(str(path), read_only=True)
+    arrets, _ = arrets_snapshots(read_only, params(), [D], REF_ELSM)
+    assert arrets.select("jours_ij", "en_cours").rows() == [(14, True)]
+    read_only.close()
