@@ -97,22 +97,43 @@ def contributions(
     return score, contrib
 
 
-def _reasons(frame: pl.DataFrame, contrib: np.ndarray, seuil: float) -> tuple[list, list]:
-    order = np.argsort(-contrib, axis=1, kind="stable")[:, :MAX_RAISONS]
-    values = {name: frame[name].to_list() for name in ENCODED_ORDER}
-    raisons, medicales = [], []
-    for i in range(contrib.shape[0]):
-        plain, medical = [], []
-        for j in order[i]:
-            if contrib[i, j] < seuil:
-                break
-            name = ENCODED_ORDER[j]
-            value = values[name][i]
-            text = _phrase(name, str(value) if name in CATEGORICAL and value is not None else value)
-            (medical if name in MEDICAL else plain).append(text)
-        raisons.append(plain)
-        medicales.append(medical)
-    return raisons, medicales
+def _reasons(frame: pl.DataFrame, contrib: np.ndarray, seuil: float) -> pl.DataFrame:
+    """``raisons`` and ``raisons_medicales`` of each row of ``frame`` (same order): the
+    features of the top contributions ≥ ``seuil``, most contributing first, in words."""
+    n = contrib.shape[0]
+    k = min(MAX_RAISONS, contrib.shape[1])
+    order = np.argsort(-contrib, axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(contrib, order, axis=1)
+    keep = (top >= seuil).ravel()
+    rows = np.repeat(np.arange(n), k)[keep]
+    rank = np.tile(np.arange(k), n)[keep]
+    feature = order.ravel()[keep]
+    texts = np.empty(len(feature), dtype=object)
+    for j in np.unique(feature):
+        name = ENCODED_ORDER[j]
+        mask = feature == j
+        values = frame[name].gather(rows[mask]).to_list()
+        if name in CATEGORICAL:
+            values = [None if v is None else str(v) for v in values]
+        texts[mask] = [_phrase(name, v) for v in values]
+    medical = np.isin(feature, [ENCODED_ORDER.index(m) for m in MEDICAL])
+    long = pl.DataFrame(
+        {"row": rows, "rank": rank, "texte": texts.tolist(), "medical": medical},
+        schema={"row": pl.Int64, "rank": pl.Int64, "texte": pl.String, "medical": pl.Boolean},
+    ).sort("row", "rank")
+    lists = long.group_by("row", maintain_order=True).agg(
+        pl.col("texte").filter(~pl.col("medical")).alias("raisons"),
+        pl.col("texte").filter(pl.col("medical")).alias("raisons_medicales"),
+    )
+    empty = pl.lit([], pl.List(pl.String))
+    return (
+        pl.DataFrame({"row": np.arange(n)}, schema={"row": pl.Int64})
+        .join(lists, on="row", how="left", maintain_order="left")
+        .select(
+            pl.col("raisons").fill_null(empty),
+            pl.col("raisons_medicales").fill_null(empty),
+        )
+    )
 
 
 def score_frame(
@@ -136,22 +157,21 @@ def _score_batches(pipeline, refs, seuil, frame, with_reasons) -> list[pl.DataFr
         batch = frame.slice(start, BATCH_ROWS)
         if with_reasons:
             score, contrib = contributions(pipeline, refs, batch)
-            raisons, medicales = _reasons(batch, contrib, seuil)
+            reasons = _reasons(batch, contrib, seuil)
         else:
             encoded = pipeline.named_steps["encodage"].transform(to_model_input(batch))
             score = _proba(pipeline.named_steps["modele"], encoded)
-            raisons = medicales = [[] for _ in range(batch.height)]
-        parts.append(
-            pl.DataFrame(
-                {
-                    "arret_id": batch["arret_id"],
-                    "score": np.clip(score, 0.0, 1.0),
-                    "raisons": raisons,
-                    "raisons_medicales": medicales,
-                },
-                schema=SCORES_SCHEMA,
+            empty = pl.lit([], pl.List(pl.String))
+            reasons = (
+                pl.DataFrame({"row": np.arange(batch.height)})
+                .with_columns(empty.alias("raisons"), empty.alias("raisons_medicales"))
+                .drop("row")
             )
+        scores = pl.DataFrame(
+            {"arret_id": batch["arret_id"], "score": np.clip(score, 0.0, 1.0)},
+            schema={"arret_id": pl.String, "score": pl.Float64},
         )
+        parts.append(pl.concat([scores, reasons], how="horizontal").select(SCORES_SCHEMA.keys()))
     return parts
 
 
