@@ -9,7 +9,8 @@ then each measurement runs in its own process, so that its peak memory is its ow
 - the slice pulled into pandas: DuckDB ``.df()``, Polars ``.pl().to_pandas()``, and
   DuckDB -> Arrow -> pandas (``flows.checks.slice_frame``, the one used);
 - the check in one block (query + GX on the whole frame) and then the Data Docs build;
-- the check in chunks of 2 M rows (DuckDB computes key uniqueness over the whole slice).
+- the check in chunks of ``CHUNK_ROWS`` rows (DuckDB finds duplicate keys over the whole
+  slice).
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def step(name: str, db: Path, size: int) -> None:
     session.check(con, "lignes_ij", where='"ligne" < 10', label="chauffe")  # GX lazy imports
     max_rows = size + 1 if name == "bloc" else 1
     report, t, cpu = _cpu(lambda: session.check(con, "lignes_ij", label=name, max_rows=max_rows))
-    what = "contrôle en un bloc" if name == "bloc" else "contrôle par tranches de 2 M"
+    chunk = f"tranches de {checks._n(checks.CHUNK_ROWS)}"
+    what = "contrôle en un bloc" if name == "bloc" else f"contrôle par {chunk}"
     print(
         f"  {what:45s} {t:6.2f} s   CPU {cpu:6.2f} s   pic {_peak_mib():6.0f} Mio  "
         f"({report.chunks} tranche(s), "

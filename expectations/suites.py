@@ -253,7 +253,7 @@ def slice_query(
     column ``regle__<invariant>`` per invariant whose columns are all present (true when the
     row satisfies it or an operand is null), then, with ``key_flag``, ``regle__cle_unique``
     (false when another row of the slice has the same key), computed over the whole slice by
-    DuckDB so that the frame can be validated in chunks.
+    DuckDB so that the frame can be validated in chunks (rows then come in no set order).
 
     Identifiers come from the contract (validated names); invariant expressions are
     versioned contract text; ``where`` is fixed caller text whose values are bound
@@ -268,13 +268,23 @@ def slice_query(
     for inv in contract.invariants:
         if set(invariant_columns(inv.expression)) <= have:
             cols.append(f"coalesce(({inv.expression}), true) as {_q(invariant_column(inv.name))}")
-    if key_flag and contract.key and set(contract.key) <= have:
-        keys = ", ".join(_q(k) for k in contract.key)
-        cols.append(f"count(*) over (partition by {keys}) = 1 as {_q(KEY_FLAG_COLUMN)}")
-    sql = f"select {', '.join(cols)} from {_q(table)}"
-    if where:
-        sql += f" where ({where})"
-    return sql
+    source = _q(table) + (f" where ({where})" if where else "")
+    if not (key_flag and contract.key and set(contract.key) <= have):
+        return f"select {', '.join(cols)} from {source}"
+    # Keys seen twice, found by an aggregate (small), then flagged by a streaming join: a
+    # window over the slice would hold the whole slice in memory, defeating the chunks.
+    aliases = [f"cle__{i}" for i in range(len(contract.key))]
+    picked = ", ".join(f"{_q(k)} as {a}" for k, a in zip(contract.key, aliases, strict=True))
+    on = " and ".join(
+        f"tranche.{_q(k)} is not distinct from doublons.{a}"
+        for k, a in zip(contract.key, aliases, strict=True)
+    )
+    cols.append(f"doublons.{aliases[0]} is null as {_q(KEY_FLAG_COLUMN)}")
+    return (
+        f"with tranche as not materialized (select * from {source}), "
+        f"doublons as (select {picked} from tranche group by all having count(*) > 1) "
+        f"select {', '.join(cols)} from tranche left join doublons on {on}"
+    )
 
 
 def example_columns(contract: Contract, present: list[str] | tuple[str, ...]) -> list[str]:

@@ -166,6 +166,8 @@ def test_every_contract_yields_a_suite_and_a_valid_slice_query(paths):
         con.execute(contract.ddl())
         sql = slice_query(contract, contract.table, contract.column_names, "1 = $un")
         con.execute(sql, {"un": 1}).fetchall()  # binds: every invariant is valid SQL
+        sql = slice_query(contract, contract.table, contract.column_names, key_flag=True)
+        con.execute(sql).fetchall()
 
 
 def test_slice_query_evaluates_invariants_and_skips_missing_columns():
