@@ -80,12 +80,19 @@ def training_frames(
     settings: Settings,
     params: TrainParams,
     ref_elsm: pl.DataFrame,
+    reuse_stored: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame, list[dt.date]]:
     """The arrêts at every snapshot date S (stacked) and at D, computed point in time from
-    the warehouse's ``lignes_ij`` and ``actions`` (read only; nothing is written)."""
+    the warehouse's ``lignes_ij`` and ``actions`` (read only; nothing is written).
+
+    With ``reuse_stored``, the dates whose arrêts ``ru build`` already stored in the table
+    ``arrets`` (a nightly run at S: the same models on the lines visible at S) are read from
+    it instead of being recomputed; the others are computed.
+    """
     import polars as pl
 
     from flows.build import build_params
+    from flows.warehouse import table_exists
     from models.training import snapshot_dates
     from transforms.runner import arrets_snapshots
 
@@ -102,7 +109,23 @@ def training_frames(
             f"d'historique plus {params.seuil_chronique_jours - params.duree_min} jours de recul "
             "et deux dates d'observation."
         )
-    stacked, _ = arrets_snapshots(con, build_params(as_of, settings), [*dates, as_of], ref_elsm)
+    wanted = [*dates, as_of]
+    parts = []
+    if reuse_stored and table_exists(con, "arrets"):
+        stored = con.sql(
+            "select * from arrets where list_contains($dates, as_of)", params={"dates": wanted}
+        ).pl()
+        if not stored.is_empty():
+            parts.append(stored)
+            found = set(stored["as_of"].unique().to_list())
+            wanted = [d for d in wanted if d not in found]
+            log.info("%d photographie(s) lue(s) dans la table arrets", len(found))
+    if wanted:
+        computed, _ = arrets_snapshots(con, build_params(as_of, settings), wanted, ref_elsm)
+        if parts:  # same types as the stored table, which scoring reads
+            computed = computed.select(pl.col(c).cast(t) for c, t in parts[0].schema.items())
+        parts.append(computed)
+    stacked = pl.concat(parts, how="vertical")
     at_d = stacked.filter(pl.col("as_of") == as_of)
     snapshots = stacked.filter(pl.col("as_of") != as_of)
     return snapshots, at_d, dates
@@ -134,7 +157,9 @@ def train_at(
             if not table_exists(con, table):
                 raise TrainError(f"table {table} absente : lancez d'abord `ru ingest`.")
         configure(con, paths, "6GB")
-        snapshots, at_d, dates = training_frames(con, as_of, settings, params, load_ref_elsm())
+        snapshots, at_d, dates = training_frames(
+            con, as_of, settings, params, load_ref_elsm(), reuse_stored=params.reutiliser_arrets
+        )
     summary.dates_observation = len(dates)
     summary.durees_s["photographies"] = round(time.perf_counter() - start, 3)
 

@@ -62,6 +62,8 @@ class TrainParams:
     # OpenMP threads for fitting and scoring: the boosting's threads spin badly on a machine
     # shared with other jobs (≈ 20× slower measured), one thread per process is the safe default.
     fils: int = 1
+    # Read the snapshots already stored by `ru build` (table arrets) instead of recomputing.
+    reutiliser_arrets: bool = True
     hyperparametres: dict[str, Any] = field(
         default_factory=lambda: {
             "learning_rate": 0.1,
@@ -94,6 +96,9 @@ def parse_train_params(raw: dict, name: str) -> TrainParams:
                     f"{name} : hyperparametres : clés permises {', '.join(sorted(_HYPER_KEYS))}"
                 )
             value = {**default, **value}
+        elif key == "reutiliser_arrets":
+            if not isinstance(value, bool):
+                raise TrainingError(f"{name} : reutiliser_arrets doit valoir true ou false")
         elif key == "methode_calibration":
             if value not in ("isotonic", "sigmoid"):
                 raise TrainingError(f"{name} : methode_calibration : isotonic ou sigmoid")

@@ -550,6 +550,19 @@ def test_train_then_target_end_to_end(warehouse_paths):
     print(f"\n{summary.lignes} lignes ; modèle {summary.metriques} ; référence {summary.reference}")
 
     build_at(paths, E2E_D, settings, checks=False)
+    # A snapshot stored by `ru build` is what training recomputes (reutiliser_arrets).
+    from flows.build import build_params, load_ref_elsm
+    from transforms.runner import arrets_snapshots
+
+    with warehouse(paths) as con:
+        stored = con.sql("select * from arrets where as_of = $d", params={"d": E2E_D}).pl()
+        fresh, _ = arrets_snapshots(con, build_params(E2E_D, settings), [E2E_D], load_ref_elsm())
+    key = ["arret_id"]
+    assert (
+        fresh.select(pl.col(c).cast(t) for c, t in stored.schema.items())
+        .sort(key)
+        .equals(stored.sort(key))
+    )
     # Rules only (no promoted model yet, or the trained one did not beat the baseline).
     if not verdict:
         rules_only = target_at(paths, E2E_D, settings)
