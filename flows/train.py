@@ -10,6 +10,8 @@ actions visible at S) and the arrêts at D for the labels, then fits and evaluat
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -168,7 +170,9 @@ def train_at(
     result = fit_and_evaluate(rows, params)
     summary.durees_s["entrainement"] = round(time.perf_counter() - t0, 3)
 
-    version = f"{as_of:%Y%m%d}-{result.empreinte[:8]}"
+    # Same date, same data, same parameters → same version (a re-run replaces it).
+    recipe = json.dumps(asdict(params), sort_keys=True, default=str) + result.empreinte
+    version = f"{as_of:%Y%m%d}-{hashlib.sha256(recipe.encode()).hexdigest()[:8]}"
     previous = promoted_version(paths.modeles)
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     motif = result.motif
@@ -219,7 +223,6 @@ def train(
     enregistré sous modeles/chronicite/<version>/ (model.skops, metadata.json,
     carte_modele.md) ; il n'est promu que s'il bat la référence, sinon le modèle promu reste.
     """
-    import json
 
     from flows.console import out
     from flows.settings import ConfigError, load_settings, resolve_data_dir
