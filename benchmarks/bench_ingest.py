@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -83,8 +84,11 @@ def measure(extract: Path, data: Path) -> dict:
     shutil.rmtree(data, ignore_errors=True)
     timings: Counter[str] = Counter()
     t0 = time.perf_counter()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     summary = ingest_paths(DataPaths(data), [extract], b"cle-de-banc-d-essai", timings=timings)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     (f,) = summary.fichiers
     return {
         "lignes_lues": f.lignes_lues,
@@ -94,6 +98,8 @@ def measure(extract: Path, data: Path) -> dict:
         "taille_mo": round(f.taille_octets / 2**20, 1),
         "duree_s": round(wall, 2),
         "lignes_par_s": round(f.lignes_lues / wall),
+        "cpu_s": round(cpu, 1),
+        "charge_moyenne": os.getloadavg(),
         "etapes_s": {k: round(v, 2) for k, v in sorted(timings.items(), key=lambda kv: -kv[1])},
         "memoire_max_gio": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
@@ -125,6 +131,11 @@ def main() -> None:
     )
     print(
         f"acceptées {figures['lignes_acceptees']:,}, quarantaine {figures['lignes_quarantaine']:,}"
+    )
+    load = ", ".join(f"{x:.1f}" for x in figures["charge_moyenne"])
+    print(
+        f"temps CPU du processus : {figures['cpu_s']} s (sur {os.cpu_count()} cœurs) ; "
+        f"charge moyenne de la machine à la fin : {load}"
     )
     print("temps par étape (s) :")
     for step, seconds in figures["etapes_s"].items():

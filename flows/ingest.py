@@ -510,8 +510,10 @@ class _FileLoad:
         t0 = time.perf_counter()
         checked = check_records(fields, self.spec, self.ctx.refs, len(names))
         t1 = time.perf_counter()
-        keys = checked.filter(~pl.col("rejete")).select(
-            pl.col(v(k)).alias(k) for k in self.spec.key
+        keys = (
+            checked.select(pl.col("rejete"), *(pl.col(v(k)).alias(k) for k in self.spec.key))
+            .filter(~pl.col("rejete"))
+            .drop("rejete")
         )
         existing = self._existing_keys(keys)
         t2 = time.perf_counter()

@@ -65,6 +65,8 @@ def test_split_records_line_numbers_crlf_blank_and_multiline():
     text = 'a;b\r\n"x\ny";z\r\n\r\nc;d\nlast'
     rec = split_records(text, first_line=2)
     assert rec.rows() == [(2, "a;b"), (3, '"x\ny";z'), (6, "c;d"), (7, "last")]
+    assert split_records("", 2).height == 0
+    assert split_records("x\r\n", 5).rows() == [(5, "x")]
 
 
 def test_split_fields_quotes_semicolons_and_empty():

@@ -112,13 +112,15 @@ def quarantine_rows(
         else pl.Series([None] * detailed.height)
     )
     masked = mask_texts(detailed["texte"], nirs.cast(pl.String))
+    # Details quote values of other columns: a NIR typed in the wrong column is masked too.
+    details = mask_texts(detailed["details"], nirs.cast(pl.String))
     return detailed.select(
         pl.lit(prov.ingestion_id, dtype=pl.String).alias("ingestion_id"),
         pl.lit(prov.source, dtype=pl.String).alias("source"),
         pl.lit(prov.fichier, dtype=pl.String).alias("fichier"),
         pl.col("ligne").cast(pl.Int32),
         pl.col("regles"),
-        pl.col("details"),
+        pl.Series("details", details, dtype=pl.String),
         pl.Series("texte_original", masked, dtype=pl.String),
     )
 
@@ -169,7 +171,8 @@ def split_chunk(
         *(x for x in extras if x in frame.columns),
     ]
     ok = frame.select(*needed, "rejete").filter(~pl.col("rejete"))
-    rejected = frame.filter(pl.col("rejete"))
+    # Few rows are rejected: gather them by index rather than filter every wide column.
+    rejected = frame[frame.get_column("rejete").arg_true()]
     rang = v("BEN_RNG_GEM")
     ok = ok.with_columns(pl.col(rang).fill_null(1))
     ok, identities = pseudonymise(

@@ -86,10 +86,8 @@ def split_records(text: str, first_line: int) -> pl.DataFrame:
     frame = pl.DataFrame({"texte": lines}).with_row_index("ligne", offset=0)
     if text.endswith("\n"):
         frame = frame.head(frame.height - 1)
-    frame = frame.select(
-        (pl.col("ligne").cast(pl.Int64) + first_line).alias("ligne"),
-        pl.col("texte").str.strip_suffix("\r"),
-    )
+    texte = pl.col("texte").str.strip_suffix("\r") if "\r" in text else pl.col("texte")
+    frame = frame.select((pl.col("ligne").cast(pl.Int64) + first_line).alias("ligne"), texte)
     if QUOTE in text:
         odd = (pl.col("texte").str.count_matches(QUOTE, literal=True) % 2) == 1
         frame = frame.with_columns(_odd=odd)
@@ -102,7 +100,9 @@ def split_records(text: str, first_line: int) -> pl.DataFrame:
                 .agg(pl.col("ligne").first(), pl.col("texte").str.join("\n"))
             )
         frame = frame.select("ligne", "texte")
-    return frame.filter(pl.col("texte") != "")
+    if not text or text.startswith(("\n", "\r\n")) or "\n\n" in text or "\n\r\n" in text:
+        frame = frame.filter(pl.col("texte") != "")
+    return frame
 
 
 def _parse_quoted(texte: str, n: int) -> list[tuple[int, str, list[str] | None]]:
@@ -139,8 +139,9 @@ def split_fields(records: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """
     n = len(names)
     slots = [f"_f{i}" for i in range(n)]
-    has_quote = pl.col("texte").str.contains(QUOTE, literal=True)
-    plain = records.filter(~has_quote)
+    has_quote = records.get_column("texte").str.contains(QUOTE, literal=True)
+    any_quote = bool(has_quote.any())
+    plain = records.filter(~has_quote) if any_quote else records
     # One slot more than the header: a filled extra slot means too many fields, an empty
     # last slot too few. Only those lines get their fields counted.
     plain = (
@@ -159,7 +160,7 @@ def split_fields(records: pl.DataFrame, names: list[str]) -> pl.DataFrame:
         plain = plain.with_columns(plain["nb_champs"].scatter(idx, counts.cast(pl.Int32)))
     plain = plain.select("ligne", "texte", "nb_champs", *slots)
     parts = [plain]
-    quoted = records.filter(has_quote)
+    quoted = records.filter(has_quote) if any_quote else records.clear()
     if quoted.height:
         rows: dict[str, list] = {"ligne": [], "texte": [], "nb_champs": []}
         cells: list[list[str | None]] = [[] for _ in range(n)]

@@ -252,7 +252,7 @@ def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFram
     if shared.any():
         # Rows sharing their key with another row of the chunk: the first clean one (not
         # already known) is accepted, every later row with that key is a doublon.
-        sub = frame.filter(shared).select("ligne", "rejete", "_known", *keys)
+        sub = frame.select("ligne", "rejete", "_known", *keys).filter(shared)
         first_clean = (
             sub.filter(~pl.col("rejete") & ~pl.col("_known"))
             .group_by(keys)
