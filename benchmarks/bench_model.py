@@ -98,6 +98,51 @@ def arrets_from_warehouse(folder: Path, as_of: dt.date) -> pl.DataFrame:
         con.close()
 
 
+def score_batch(result, meta: dict, arrets: pl.DataFrame, source: str) -> None:
+    from models.scoring import score_frame
+
+    n = arrets.height
+    print(f"Score de {n:,} {source}…".replace(",", " "), flush=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    scores = score_frame(result.pipeline, meta, arrets, with_reasons=False)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(
+        f"  score : {wall:.1f} s, {n / wall:,.0f} arrêts/s ({n / cpu:,.0f} par seconde de "
+        f"calcul) — cible > 200 000 ; score moyen {scores['score'].mean():.3f}".replace(",", " ")
+    )
+    # Reasons are computed for the targeted arrêts only (ciblage rows): here one in ten.
+    subset = arrets.sample(fraction=0.1, seed=3)
+    t0, c0 = time.perf_counter(), time.process_time()
+    score_frame(result.pipeline, meta, subset, with_reasons=True)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(
+        f"  raisons ({subset.height:,} arrêts ciblés) : {wall:.1f} s, "
+        f"{subset.height / wall:,.0f} arrêts/s ({subset.height / cpu:,.0f} par seconde de "
+        "calcul)".replace(",", " "),
+        flush=True,
+    )
+
+
+def snapshot_time(folder: Path, day: dt.date) -> None:
+    """Time of one training snapshot (the arrêts at ``day``) on a warehouse."""
+    import duckdb
+
+    from flows.build import build_params, load_ref_elsm
+    from flows.settings import load_settings
+    from transforms.runner import arrets_snapshots
+
+    con = duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True)
+    try:
+        t0 = time.perf_counter()
+        frame, _ = arrets_snapshots(con, build_params(day, load_settings()), [day], load_ref_elsm())
+        print(
+            f"Une photographie d'entraînement (arrêts au {day}, {frame.height:,} arrêts) : "
+            f"{time.perf_counter() - t0:.1f} s".replace(",", " ")
+        )
+    finally:
+        con.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lignes", type=int, default=500_000, help="lignes d'entraînement")
@@ -107,7 +152,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from models.features import eligible
-    from models.scoring import score_frame
     from models.training import TrainParams, metadata_of, train
 
     params = TrainParams()
@@ -126,47 +170,20 @@ def main() -> None:
     )
     meta = metadata_of(result, params, args.as_of, "bench", "", True, "", None)
 
+    batches = [(generate(args.arrets, seed=2, training=False), "arrêts générés")]
     if args.entrepot:
         arrets = arrets_from_warehouse(args.entrepot, args.as_of)
-        arrets = arrets.filter(eligible(arrets, params.duree_min))
-        source = f"arrêts en cours au {args.as_of} de {args.entrepot}"
-        try:
-            import duckdb
-
-            from flows.build import build_params, load_ref_elsm
-            from flows.settings import load_settings
-            from transforms.runner import arrets_snapshots
-
-            con = duckdb.connect(str(args.entrepot / "warehouse.duckdb"), read_only=True)
-            s = args.as_of - dt.timedelta(days=159)
-            t0 = time.perf_counter()
-            arrets_snapshots(con, build_params(s, load_settings()), [s], load_ref_elsm())
-            print(f"  une photographie (arrêts au {s}) : {time.perf_counter() - t0:.1f} s")
-            con.close()
-        except Exception as exc:  # the figure is optional: report and go on
-            print(f"  photographie non mesurée : {exc}")
-    else:
-        arrets = generate(args.arrets, seed=2, training=False)
-        source = "arrêts générés"
-    n = arrets.height
-    print(f"Score de {n:,} {source}…".replace(",", " "), flush=True)
-    t0, c0 = time.perf_counter(), time.process_time()
-    scores = score_frame(result.pipeline, meta, arrets, with_reasons=False)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(
-        f"  score : {wall:.1f} s, {n / wall:,.0f} arrêts/s ({n / cpu:,.0f} par seconde de "
-        f"calcul) — cible > 200 000 ; score moyen {scores['score'].mean():.3f}".replace(",", " ")
-    )
-    # Reasons are computed for the targeted arrêts only (ciblage rows): here one in ten.
-    subset = arrets.sample(fraction=0.1, seed=3)
-    t0, c0 = time.perf_counter(), time.process_time()
-    score_frame(result.pipeline, meta, subset, with_reasons=True)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(
-        f"  raisons ({subset.height:,} arrêts ciblés) : {wall:.1f} s, "
-        f"{subset.height / wall:,.0f} arrêts/s ({subset.height / cpu:,.0f} par seconde de "
-        "calcul)".replace(",", " ")
-    )
+        batches.append(
+            (
+                arrets.filter(eligible(arrets, params.duree_min)),
+                f"arrêts en cours au {args.as_of} de {args.entrepot} ({arrets.height:,} arrêts "
+                "dans la table)".replace(",", " "),
+            )
+        )
+    for arrets, source in batches:
+        score_batch(result, meta, arrets, source)
+    if args.entrepot:
+        snapshot_time(args.entrepot, args.as_of - dt.timedelta(days=159))
     print("Mesures prises sur une machine partagée (2 cœurs, d'autres tâches en parallèle).")
 
 
