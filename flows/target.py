@@ -246,10 +246,11 @@ def target(
     if json_output:
         out.print_json(json.dumps(summary.as_dict(), ensure_ascii=False))
         return
+    motifs = ", ".join(f"{k} {v}" for k, v in sorted(summary.exclus.items()))
     out.print(
         f"Ciblage au {summary.as_of:%d/%m/%Y} : {summary.arrets_en_cours} arrêt(s) en cours, "
-        f"{summary.cibles} dossier(s) ciblé(s), "
-        f"{sum(summary.exclus.values())} exclu(s) {summary.exclus or ''}".rstrip()
+        f"{summary.cibles} dossier(s) ciblé(s), {sum(summary.exclus.values())} exclu(s)"
+        + (f" ({motifs})" if motifs else "")
     )
     if summary.par_code:
         out.print("Par code : " + ", ".join(f"{k} {v}" for k, v in summary.par_code.items()))
