@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,9 +65,9 @@ class ChecksFailed(RuntimeError):
     written when this is raised).
     """
 
-    def __init__(self, message: str, reports: list[CheckReport]):
+    def __init__(self, message: str, reports: list[CheckReport] | None = None):
         super().__init__(message)
-        self.reports = reports
+        self.reports = reports or []
 
 
 @dataclass
@@ -203,6 +204,8 @@ class ChecksSession:
         self._gx = gx
         self.context = gx.get_context(project_config=config, mode="ephemeral")
         self._source = self.context.data_sources.add_pandas("entrepot")
+        # Prefect may run tasks in threads: one check or docs build at a time per context.
+        self.lock = threading.RLock()
         self._validations: dict[tuple[Contract, bool, tuple[str, ...]], Any] = {}
         self._names: set[str] = set()
         self._pending_docs: list = []
@@ -245,8 +248,9 @@ class ChecksSession:
         }
         if locate_by:
             result_format["unexpected_index_column_names"] = locate_by
-        # GX's file store refuses "/" and "\\" in keys: the run name is one.
-        safe_name = re.sub(r"[/\\]", "-", run_name)
+        # GX's file store refuses "/" and "\\" in keys (the run name is one, and a folder
+        # name): those and the characters other file systems refuse become "-".
+        safe_name = re.sub(r'[/\\:*?"<>|]', "-", run_name)
         run_id = RunIdentifier(run_name=safe_name, run_time=dt.datetime.now(dt.UTC))
         result = vd.run(
             batch_parameters={"dataframe": frame}, result_format=result_format, run_id=run_id
@@ -545,14 +549,16 @@ def _write_result(folder: Path, report: CheckReport) -> Path:
 # Entry points used by the flows
 
 _SESSIONS: dict[Path, ChecksSession] = {}
+_SESSIONS_LOCK = threading.Lock()
 
 
 def session(paths: DataPaths) -> ChecksSession:
     """The process-wide :class:`ChecksSession` of a data folder (the GX context is built once)."""
     key = paths.checks.resolve()
-    if key not in _SESSIONS:
-        _SESSIONS[key] = ChecksSession(paths)
-    return _SESSIONS[key]
+    with _SESSIONS_LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = ChecksSession(paths)
+        return _SESSIONS[key]
 
 
 def check_table(
@@ -570,8 +576,9 @@ def check_table(
     ``report.warnings``) and raises :class:`ChecksFailed` on a ``fail``-level one.
     """
     s = session(paths)
-    report = s.check(con, table, where=where, params=params, label=label)
-    s.build_docs()
+    with s.lock:
+        report = s.check(con, table, where=where, params=params, label=label)
+        s.build_docs()
     if not report.success:
         raise ChecksFailed(report.failure_message(), [report])
     return report
@@ -594,10 +601,12 @@ def check_tables(
     :class:`ChecksFailed` naming every ``fail``-level breach of every table (all tables are
     checked and recorded first)."""
     s = session(paths)
-    reports = [
-        s.check(con, sl.table, where=sl.where, params=sl.params, label=sl.label) for sl in slices
-    ]
-    s.build_docs()
+    with s.lock:
+        reports = [
+            s.check(con, sl.table, where=sl.where, params=sl.params, label=sl.label)
+            for sl in slices
+        ]
+        s.build_docs()
     failed = [r for r in reports if not r.success]
     if failed:
         raise ChecksFailed("\n".join(r.failure_message() for r in failed), reports)
@@ -654,19 +663,20 @@ def checks_at(
             contracts = [c for c in all_contracts() if table_exists(con, c.table)]
         s = session(paths)
         reports = []
-        for contract in contracts:
-            dated = as_of is not None and "as_of" in contract.column_names
-            label = f"{contract.table} au {as_of:%d/%m/%Y}" if dated else contract.table
-            reports.append(
-                s.check(
-                    con,
-                    contract.table,
-                    where="as_of = $as_of" if dated else None,
-                    params={"as_of": as_of} if dated else None,
-                    label=f"ru check : {label}",
+        with s.lock:
+            for contract in contracts:
+                dated = as_of is not None and "as_of" in contract.column_names
+                label = f"{contract.table} au {as_of:%d/%m/%Y}" if dated else contract.table
+                reports.append(
+                    s.check(
+                        con,
+                        contract.table,
+                        where="as_of = $as_of" if dated else None,
+                        params={"as_of": as_of} if dated else None,
+                        label=f"ru check, {label}",
+                    )
                 )
-            )
-        index = s.build_docs() if reports else None
+            index = s.build_docs() if reports else None
     return ChecksSummary(as_of, reports, index, round(time.perf_counter() - started, 3))
 
 
