@@ -87,7 +87,8 @@ class _File:
     code: str  # caisse or ELSM
     nightly_day: date | None  # None for a monthly history file
     part: Path
-    handle: Any
+    raw: Any = None  # the open .part file (CSV), or None
+    handle: Any = None  # what rows are written to: the file, a GzipFile or a ParquetWriter
     max_day: date | None = None
     rows: int = 0
 
@@ -112,13 +113,12 @@ class _Writer:
         key = (kind, code, period)
         f = self.files.get(key)
         if f is None:
-            part = self.out / f".{kind}_{period}_{code}.part"
-            raw = part.open("wb")
-            handle = raw
-            if self._compress(nightly_day is not None):
-                handle = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-                handle._raw = raw  # closed with it
-            f = _File(kind, code, nightly_day, part, handle)
+            f = _File(kind, code, nightly_day, self.out / f".{kind}_{period}_{code}.part")
+            if self.fmt is Format.csv:
+                f.raw = f.handle = f.part.open("wb")
+                if self._compress(nightly_day is not None):
+                    # no name and no time in the gzip header: same bytes on every run
+                    f.handle = gzip.GzipFile(filename="", mode="wb", fileobj=f.raw, mtime=0)
             self.files[key] = f
         return f
 
@@ -154,8 +154,7 @@ class _Writer:
             import pyarrow.parquet as pq
 
             table = group.select(cols).to_arrow()
-            if f.handle.__class__.__name__ != "ParquetWriter":
-                f.handle.close()
+            if f.handle is None:
                 f.handle = pq.ParquetWriter(str(f.part), table.schema, compression="zstd")
             f.handle.write_table(table)
             return
@@ -191,9 +190,8 @@ class _Writer:
         final = []
         for f in self.files.values():
             f.handle.close()
-            raw = getattr(f.handle, "_raw", None)
-            if raw is not None:
-                raw.close()
+            if f.raw is not None and f.raw is not f.handle:
+                f.raw.close()
             if self.fmt is Format.parquet:
                 ext = ".parquet"
             else:

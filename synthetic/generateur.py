@@ -59,7 +59,7 @@ CATEGORIES = np.array(["PSY", "RHU", "TRA", "ONC", "CAR", "INF", "GRO", "AUT"])
 PSY, RHU, TRA, ONC, CAR, INF, GRO, AUT = range(8)
 CAT_PROBA_MAL = np.array([0.16, 0.21, 0.09, 0.03, 0.04, 0.30, 0.05, 0.12])
 CAT_PROBA_ATMP = np.array([0.05, 0.35, 0.55, 0.0, 0.0, 0.0, 0.0, 0.05])
-CAT_LONG = np.array([1.0, 0.8, 0.3, 1.6, 0.7, -1.8, 0.2, 0.0])
+CAT_LONG = np.array([1.4, 1.1, 0.3, 2.2, 0.9, -2.2, 0.3, 0.0])
 CAT_ALLONGE = np.array([0.25, 0.2, 0.1, 0.3, 0.1, -0.4, 0.0, 0.0])
 CAT_ALD = np.array([0.15, 0.04, 0.01, 0.8, 0.35, 0.0, 0.0, 0.03])
 
@@ -259,15 +259,15 @@ def generer_lot(
     # Duration: short / medium / long mixture; the long share depends on the features.
     x = (
         CAT_LONG[cat]
-        + 0.035 * (a_age - 42)
-        + 0.9 * ald
+        + 0.05 * (a_age - 42)
+        + 1.3 * ald
         + 2.0 * atyp
         + sect_eff
-        + 0.45 * frailty[a_ass]
-        + 0.7 * (risk == ATMP)
+        + 0.25 * frailty[a_ass]
+        + 0.9 * (risk == ATMP)
     )
     p_short = 1 / (1 + np.exp(-(0.55 - 0.6 * x)))
-    p_long = 1 / (1 + np.exp(-(-3.0 + x)))
+    p_long = 1 / (1 + np.exp(-(-3.7 + x)))
     comp = np.where(rng.random(na) < p_short, 0, np.where(rng.random(na) < p_long, 2, 1))
     comp = np.where(atyp & (comp == 0) & (rng.random(na) < 0.5), 1, comp)
     comp = np.where(repetitif[a_ass] & (risk == MAL) & (rng.random(na) < 0.85), 0, comp)

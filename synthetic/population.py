@@ -29,7 +29,7 @@ SECTEURS = (
     "INTERIM",
 )
 SECTEUR_POIDS = (0.10, 0.07, 0.14, 0.17, 0.25, 0.08, 0.12, 0.07)
-SECTEUR_EFFET = np.array([0.45, 0.35, 0.35, 0.05, -0.25, 0.2, -0.1, 0.15])
+SECTEUR_EFFET = np.array([0.7, 0.55, 0.55, 0.1, -0.4, 0.3, -0.15, 0.25])
 
 # Prescriber specialties (IR_SPE_V): 1 médecine générale, 33 psychiatrie, 14 rhumatologie,
 # 41 chirurgie orthopédique et traumatologie, 7 gynécologie obstétrique.
