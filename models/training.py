@@ -66,9 +66,9 @@ class TrainParams:
     reutiliser_arrets: bool = True
     hyperparametres: dict[str, Any] = field(
         default_factory=lambda: {
-            "learning_rate": 0.1,
-            "max_iter": 100,
-            "max_leaf_nodes": 15,
+            "learning_rate": 0.15,
+            "max_iter": 50,
+            "max_leaf_nodes": 12,
             "min_samples_leaf": 40,
             "l2_regularization": 1.0,
         }
