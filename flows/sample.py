@@ -416,7 +416,7 @@ def sample(
     --defects, une part des lignes enfreint chacune une règle de docs/regles.md, et
     defauts.json dit combien par règle : l'ingestion doit en mettre autant en quarantaine.
 
-    Exemple : ru sample --assures 3000 --start 2023-11-01 --end 2026-10-31 --elsm 31,64B,82
+    Exemple : ru sample --assures 6000 --start 2023-11-01 --end 2026-10-31 --elsm 31,64B,82
     --seed 20261031 --defects 0.02 --nuits 28 --gzip historique --out data/sample
     """
     import sys
