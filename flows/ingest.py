@@ -39,6 +39,7 @@ log = logging.getLogger("ru.ingest")
 SQL_DIR = Path(__file__).resolve().parents[1] / "transforms" / "raw" / "sql"
 CHUNK_BYTES = 48 * 1024 * 1024  # about 250,000 lines of an IJ extract per chunk
 _KEY_HASH_SEED = 20261031
+DUCKDB_MEMORY_LIMIT = "1GB"
 PARQUET_BATCH_ROWS = 500_000
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
@@ -408,6 +409,15 @@ class _Context:
     refs: References
     chunk_bytes: int
     on_progress: Callable[[int], None] | None
+    # FLX_DIS_DTD values present in each table (committed rows): a chunk whose dates are
+    # all new cannot hold a key accepted by an earlier file.
+    dates_by_table: dict[str, set] = field(default_factory=dict)
+
+    def known_dates(self, table: str) -> set:
+        if table not in self.dates_by_table:
+            rows = self.con.execute(f'select distinct "FLX_DIS_DTD" from "{table}"').fetchall()
+            self.dates_by_table[table] = {r[0] for r in rows}
+        return self.dates_by_table[table]
 
 
 class _FileLoad:
@@ -430,7 +440,7 @@ class _FileLoad:
         self.quarantined = 0
         self.rules: Counter[str] = Counter()
         self.identities: list[pl.DataFrame] = []
-        self.key_hashes: list[pl.Series] = []
+        self.seen_keys: list[pl.DataFrame] = []  # accepted keys of this file, with hash _h
         self.lake_tmp: Path | None = None
         self.lake_final: Path | None = None
         self.writer = None
@@ -462,7 +472,43 @@ class _FileLoad:
 
     # normal load -------------------------------------------------------------------------
     def load(self, decode: str) -> None:
-        """Stream, check and load every chunk. Raises _HeaderRejected on a bad header."""
+        """Stream, check and load every chunk. Raises _HeaderRejected on a bad header.
+
+        DuckDB inserts run in a worker thread (DuckDB releases the GIL), overlapping the
+        parsing of the next chunk; every insert is done when this returns or raises.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.ctx.known_dates(self.spec.table)  # before the worker thread uses ``con``
+        self._db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="entrepot")
+        self._db_pending = None
+        done = False
+        try:
+            self._load(decode)
+            done = True
+        finally:
+            self._close_db_worker(raise_errors=done)
+
+    def _submit_db(self, fn) -> None:
+        self._wait_db()
+        self._db_pending = self._db_pool.submit(fn)
+
+    def _wait_db(self) -> None:
+        if self._db_pending is not None:
+            pending, self._db_pending = self._db_pending, None
+            pending.result()
+
+    def _close_db_worker(self, raise_errors: bool) -> None:
+        try:
+            self._wait_db()
+        except Exception:
+            if raise_errors:
+                raise
+            log.debug("insertion interrompue", exc_info=True)
+        finally:
+            self._db_pool.shutdown(wait=True)
+
+    def _load(self, decode: str) -> None:
         from transforms.raw.parsing import map_header, split_fields
 
         if self.path.name.lower().endswith(".parquet"):
@@ -529,15 +575,14 @@ class _FileLoad:
             prov=self.prov,
         )
         t3 = time.perf_counter()
-        _insert(self.ctx.con, self.spec.table, result.accepted)
-        _insert(self.ctx.con, "quarantaine", result.quarantined, ts=self.start)
+        self._submit_db(lambda: self._insert_chunk(result.accepted, result.quarantined))
         t4 = time.perf_counter()
         self._write_lake(result.lake)
         t5 = time.perf_counter()
         self.timings["regles"] += t1 - t0
         self.timings["doublons"] += t2 - t1
         self.timings["pseudonymisation_et_sorties"] += t3 - t2
-        self.timings["insertion_duckdb"] += t4 - t3
+        self.timings["attente_insertion_duckdb"] += t4 - t3
         self.timings["ecriture_parquet"] += t5 - t4
         self.identities.append(result.identities)
         self._remember_keys(result.accepted)
@@ -547,33 +592,37 @@ class _FileLoad:
         for regles in result.quarantined["regles"].to_list():
             self.rules.update(regles)
 
+    def _insert_chunk(self, accepted: pl.DataFrame, quarantined: pl.DataFrame) -> None:
+        """Worker thread: append a chunk's rows (the main thread does not use ``con`` now)."""
+        t0 = time.perf_counter()
+        _insert(self.ctx.con, self.spec.table, accepted)
+        _insert(self.ctx.con, "quarantaine", quarantined, ts=self.start)
+        self.timings["insertion_duckdb"] += time.perf_counter() - t0
+
     def _existing_keys(self, keys: pl.DataFrame) -> pl.DataFrame:
         """Keys of ``keys`` already accepted: by earlier files, or by earlier chunks of this
         one (same transaction).
 
-        Earlier files: a key includes FLX_DIS_DTD, so when no other file's row has one of the
-        chunk's dates (a new nightly extract) no key can exist and nothing is joined. Earlier
-        chunks: their key hashes are kept in memory; only hash hits are looked up exactly.
+        Earlier files: a key includes FLX_DIS_DTD, so when none of the chunk's dates is in
+        the table yet (a new nightly extract) no key can exist and nothing is looked up.
+        Earlier chunks: their keys and key hashes are kept in memory.
         """
         import polars as pl
 
-        con = self.ctx.con
         if keys.height == 0:
             return keys.clear()
         found: list[pl.DataFrame] = []
-        dates = keys.get_column("FLX_DIS_DTD").drop_nulls().unique().to_list()
-        ((overlap,),) = con.execute(
-            f'select count(*) from (select 1 from "{self.spec.table}" '
-            'where "FLX_DIS_DTD" in (select unnest($dates)) and ingestion_id <> $id limit 1)',
-            {"dates": dates, "id": self.sha},
-        ).fetchall()
-        if overlap:
+        dates = set(keys.get_column("FLX_DIS_DTD").drop_nulls().unique().to_list())
+        if dates & self.ctx.known_dates(self.spec.table):
             found.append(self._lookup(keys))
-        if self.key_hashes:
-            seen = pl.concat(self.key_hashes)
-            hits = keys.hash_rows(seed=_KEY_HASH_SEED).is_in(seen.implode())
+        if self.seen_keys:
+            hashes = keys.hash_rows(seed=_KEY_HASH_SEED)
+            seen = pl.concat(self.seen_keys)
+            hits = hashes.is_in(seen.get_column("_h").implode())
             if hits.any():
-                found.append(self._lookup(keys.filter(hits)))
+                candidates = keys.with_columns(_h=hashes).filter(hits)
+                same = seen.filter(pl.col("_h").is_in(candidates.get_column("_h").implode()))
+                found.append(candidates.join(same, on=[*keys.columns, "_h"], how="semi").drop("_h"))
         found = [f for f in found if f.height]
         return pl.concat(found).unique() if found else keys.clear()
 
@@ -581,6 +630,7 @@ class _FileLoad:
         """Exact lookup of ``keys`` in the table (this transaction's rows included)."""
         import polars as pl
 
+        self._wait_db()
         con = self.ctx.con
         con.register("_cles", keys.unique().to_arrow())
         try:
@@ -593,7 +643,7 @@ class _FileLoad:
     def _remember_keys(self, accepted: pl.DataFrame) -> None:
         if accepted.height:
             keys = accepted.select(list(self.spec.key))
-            self.key_hashes.append(keys.hash_rows(seed=_KEY_HASH_SEED))
+            self.seen_keys.append(keys.with_columns(_h=keys.hash_rows(seed=_KEY_HASH_SEED)))
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
         """Append a chunk to the lake file, in a background thread (pyarrow releases the
@@ -749,6 +799,10 @@ def _ingest_file(
             t3 = time.perf_counter()
             _record(ctx.con, load, path, size, statut, motif)
             ctx.con.commit()
+            if load.seen_keys and spec.table in ctx.dates_by_table:
+                ctx.dates_by_table[spec.table].update(
+                    d for f in load.seen_keys for d in f.get_column("FLX_DIS_DTD").unique()
+                )
             load.timings["identites"] += t2 - t1
             load.timings["ecriture_parquet"] += t3 - t2
             load.timings["commit_duckdb"] += time.perf_counter() - t3
@@ -832,6 +886,9 @@ def ingest_paths(
     for s in skipped:
         log.warning("%s : %s", s.fichier, s.motif)
     with warehouse(paths) as con, identity_store(paths) as ident_con:
+        # A large file is one transaction: bound DuckDB's cache so it evicts written blocks
+        # instead of growing towards its default (80 % of the machine's memory).
+        con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         ensure_tables(con)
         ident_con.execute(_sql("identite_ddl"))
         ctx = _Context(con, paths, key, refs, chunk_bytes, on_progress)
