@@ -2,14 +2,15 @@
 
     uv run python benchmarks/bench_model.py
     uv run python benchmarks/bench_model.py --lignes 500000 --arrets 2000000
-    uv run python benchmarks/bench_model.py --entrepot /tmp/ru_bench10 --as-of 2026-03-31
+    uv run python benchmarks/bench_model.py --entrepot /tmp/ru_bench10 --as-of 2026-03-31 --photographie
 
 Training: ``models.training.train`` (time split, 3 calibration folds + final fit, evaluation
 against the baseline) on ``--lignes`` training rows. The rows are drawn by a generator local to
 this benchmark (features of the ``arrets`` table, chronicity depending on category, age, ALD,
 prescriber and prolongation rhythm) so that the fit is measured without the snapshot builds,
-which cost one ``ru build`` each (see ``benchmarks/bench_build.py``); with ``--entrepot`` the
-time of one snapshot is also measured on that warehouse.
+which cost one ``ru build`` each (see ``benchmarks/bench_build.py``) unless ``ru train`` reads
+them from the ``arrets`` table (nightly builds); with ``--entrepot --photographie`` the time of
+one snapshot is also measured on that warehouse.
 
 Scoring: ``models.scoring.score_frame`` on ``--arrets`` arrêts en cours; then the reasons
 (one extra prediction per feature) on one in ten of them, as ``ru target`` computes reasons
@@ -149,6 +150,11 @@ def main() -> None:
     parser.add_argument("--arrets", type=int, default=1_000_000, help="arrêts à scorer")
     parser.add_argument("--entrepot", type=Path, default=None)
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 3, 31))
+    parser.add_argument(
+        "--photographie",
+        action="store_true",
+        help="mesure aussi une photographie d'entraînement sur l'entrepôt (long : un ru build)",
+    )
     args = parser.parse_args()
 
     from models.features import eligible
@@ -182,7 +188,7 @@ def main() -> None:
         )
     for arrets, source in batches:
         score_batch(result, meta, arrets, source)
-    if args.entrepot:
+    if args.entrepot and args.photographie:
         snapshot_time(args.entrepot, args.as_of - dt.timedelta(days=159))
     print("Mesures prises sur une machine partagée (2 cœurs, d'autres tâches en parallèle).")
 
