@@ -1,5 +1,6 @@
 -- int_arrets: every arrêt built from the in-scope lines visible at $as_of (no window yet).
--- One row per arret_id, with the spec §2 fields that depend on the arrêt's own lines only
+-- One row per arrêt key of int_lignes_arret, identified by arret_id (md5 of the key as text:
+-- 'N|assure_id|ORG_AFF_COD|ARR_NUM' or 'C|assure_id|risque|first EXE_SOI_DTD'), with the spec §2 fields that depend on the arrêt's own lines only
 -- (dates are DATE, amounts in euros, counts in days):
 --   debut_arret, fin_prescrite, dernier_jour_paye, jours_ij, montant_ij, nb_prolongations,
 --   prescripteur_initial and its PSP_SPE_COD, prolongation_autre_prescripteur, tpt_en_cours,
@@ -47,9 +48,16 @@ avec_recence as (
 
 agregees as (
     select
-        arret_id,
-        any_value(assure_id) as assure_id,
-        any_value(arret_num) as ARR_NUM,
+        md5(
+            case
+                when arret_num is not null
+                    then 'N|' || assure_id || '|' || arret_org || '|' || arret_num
+                else 'C|' || assure_id || '|' || risque_chaine || '|'
+                    || strftime(debut_chaine, '%Y-%m-%d')
+            end
+        ) as arret_id,
+        assure_id,
+        arret_num as ARR_NUM,
         arg_max(
             {
                 'org': ORG_AFF_COD,
@@ -83,7 +91,7 @@ agregees as (
         coalesce(bool_or(ALD_IND = 'O'), false) as ald,
         arg_max(MTF_CAT, recence) filter (where MTF_CAT is not null) as mtf_cat
     from avec_recence
-    group by arret_id
+    group by assure_id, arret_org, arret_num, risque_chaine, debut_chaine
 ),
 
 derivees as (

@@ -1,9 +1,9 @@
 -- int_lignes_arret: each in-scope line visible at $as_of, assigned to its arrêt.
 -- One row per (ORG_AFF_COD, LIG_NUM) in scope. New columns:
---   arret_id    md5 of the arrêt's key as text (stable across runs and versions):
---               'N|assure_id|ORG_AFF_COD|ARR_NUM' for a numbered arrêt,
---               'C|assure_id|risque|first EXE_SOI_DTD (AAAA-MM-JJ)' for a chained one;
---   arret_num   the arrêt's ARR_NUM (null for a chained arrêt);
+--   arret_org, arret_num, risque_chaine, debut_chaine
+--               the arrêt's key: (assure_id, arret_org, arret_num) for a numbered arrêt,
+--               (assure_id, risque_chaine, debut_chaine = its first EXE_SOI_DTD) for a
+--               chained one (arret_org, arret_num null); int_arrets hashes it into arret_id;
 --   est_payee   the line pays days that are not cancelled: PRS_ACT_NBR > 0 and the net
 --               dénombrement of its period (same assuré, same EXE_SOI_DTD and EXE_SOI_DTF,
 --               every line of any arrêt) is > 0.
@@ -118,21 +118,24 @@ chainees as (
 
 cles as (
     select
-        * exclude (debut_chaine),
-        'C|' || assure_id || '|' || risque || '|' || strftime(debut_chaine, '%Y-%m-%d')
-            as arret_cle,
-        cast(null as varchar) as arret_num
+        *,
+        cast(null as varchar) as arret_org,
+        cast(null as varchar) as arret_num,
+        risque as risque_chaine
     from chainees
     union all by name
     select
-        * exclude (arret_org),
-        'N|' || assure_id || '|' || arret_org || '|' || arret_num as arret_cle
+        *,
+        cast(null as varchar) as risque_chaine,
+        cast(null as date) as debut_chaine
     from rattachees
     union all by name
     select
         *,
-        'N|' || assure_id || '|' || ORG_AFF_COD || '|' || ARR_NUM as arret_cle,
-        ARR_NUM as arret_num
+        ORG_AFF_COD as arret_org,
+        ARR_NUM as arret_num,
+        cast(null as varchar) as risque_chaine,
+        cast(null as date) as debut_chaine
     from numerotees
 ),
 
@@ -154,8 +157,7 @@ periodes_annulees as (
 
 final as (
     select
-        md5(c.arret_cle) as arret_id,
-        c.* exclude (arret_cle),
+        c.*,
         c.PRS_ACT_NBR > 0 and a.assure_id is null as est_payee
     from cles as c
     left join periodes_annulees as a
