@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from great_expectations.expectations.expectation import BatchExpectation
+from great_expectations.render import LegacyRendererType, RenderedStringTemplateContent
+from great_expectations.render.renderer.renderer import renderer
 
 FAMILIES = ("texte", "entier", "decimal", "date", "booleen", "liste")
 
@@ -35,6 +37,17 @@ def pandas_family(dtype: Any) -> str:
     return str(dtype)
 
 
+def _sentence(text: str, runtime_configuration: dict | None) -> list:
+    """A Data Docs line: the rule's French detail (``meta.detail``)."""
+    styling = (runtime_configuration or {}).get("styling")
+    return [
+        RenderedStringTemplateContent(
+            content_block_type="string_template",
+            string_template={"template": text, "params": {}, "styling": styling},
+        )
+    ]
+
+
 class ExpectContractColumnsToExist(BatchExpectation):
     """Expect every column of the contract to be in the batch (extra columns are allowed:
     the slice frame adds computed rule columns). Observed: the missing columns, in French."""
@@ -44,6 +57,16 @@ class ExpectContractColumnsToExist(BatchExpectation):
     metric_dependencies = ("table.columns",)
     success_keys = ("columns",)
     args_keys = ("columns",)
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls, configuration=None, result=None, runtime_configuration=None, **kwargs
+    ):
+        columns = configuration.kwargs.get("columns", []) if configuration else []
+        return _sentence(
+            f"Colonnes du contrat présentes : {', '.join(columns)}.", runtime_configuration
+        )
 
     def _validate(self, metrics: dict, runtime_configuration=None, execution_engine=None):
         actual = set(metrics.get("table.columns") or [])
@@ -63,6 +86,15 @@ class ExpectColumnTypeFamilies(BatchExpectation):
     metric_dependencies = ("table.column_types",)
     success_keys = ("families",)
     args_keys = ("families",)
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls, configuration=None, result=None, runtime_configuration=None, **kwargs
+    ):
+        families = configuration.kwargs.get("families", {}) if configuration else {}
+        text = ", ".join(f"{c} {f}" for c, f in families.items())
+        return _sentence(f"Famille de type de chaque colonne : {text}.", runtime_configuration)
 
     def _validate(self, metrics: dict, runtime_configuration=None, execution_engine=None):
         dtypes = {t["name"]: t["type"] for t in metrics.get("table.column_types") or []}
