@@ -174,10 +174,15 @@ STEPS = [
 ]
 
 
+FIRST_NIGHT = LAST_NIGHT - timedelta(days=2)
+NIGHT = FIRST_NIGHT + timedelta(days=1)
+
+
 @pytest.fixture(scope="module")
 def nights(prefect_server, landing, tmp_path_factory):
-    """Three nights in one data folder: the first two by ``ru backfill``, the last by the
-    flow itself. The flow tests below read what they left (the failure test comes last)."""
+    """Two nights in one data folder: the first by the flow itself, then ``ru backfill``
+    over both (the first is skipped). The tests below read what they left; the failure test
+    (last) re-runs the second night with a broken step."""
     from typer.testing import CliRunner
 
     from flows.cli import app
@@ -187,20 +192,19 @@ def nights(prefect_server, landing, tmp_path_factory):
         mp.setenv("RU_DATA", str(paths.root))
         mp.setenv("RU_CLE_PSEUDO", "cle-de-test")
         mp.setenv("CI", "1")  # no progress bars in the test logs
-        first = LAST_NIGHT - timedelta(days=2)
+        manifest = nightly_module.run_night(paths, FIRST_NIGHT, landing)
         backfill = CliRunner().invoke(
             app,
-            ["backfill", "--from", first.isoformat(), "--to", (LAST_NIGHT - timedelta(1)).isoformat(),
+            ["backfill", "--from", FIRST_NIGHT.isoformat(), "--to", NIGHT.isoformat(),
              "--landing", str(landing)],
         )  # fmt: skip
-        manifest = nightly_module.run_night(paths, LAST_NIGHT, landing)
         yield {"paths": paths, "backfill": backfill, "manifest": manifest}
 
 
 def test_nightly_runs_every_step_and_writes_its_manifest(nights):
     paths, manifest = nights["paths"], nights["manifest"]
     assert manifest["statut"] == "succes", manifest.get("erreur")
-    assert manifest["as_of"] == LAST_NIGHT.isoformat()
+    assert manifest["as_of"] == FIRST_NIGHT.isoformat()
     assert [s["nom"] for s in manifest["etapes"]] == STEPS
     assert all(s["statut"] == "succes" and s["duree_s"] >= 0 for s in manifest["etapes"])
     assert manifest["prefect_flow_run"]
@@ -208,18 +212,20 @@ def test_nightly_runs_every_step_and_writes_its_manifest(nights):
     assert on_disk["statut"] == "succes" and on_disk["etape_en_echec"] is None
     steps = {s["nom"]: s["resume"] for s in manifest["etapes"]}
     # counts in the manifest are those of the tables
-    [(arrets,)] = _rows(paths, "select count(*) from arrets where as_of = ?", [LAST_NIGHT])
+    [(arrets,)] = _rows(paths, "select count(*) from arrets where as_of = ?", [FIRST_NIGHT])
     assert steps["construction"]["arrets"] == arrets > 0
-    [(f1_rows,)] = _rows(paths, "select count(*) from indicateurs_f1 where as_of = ?", [LAST_NIGHT])
+    [(f1_rows,)] = _rows(
+        paths, "select count(*) from indicateurs_f1 where as_of = ?", [FIRST_NIGHT]
+    )
     assert steps["indicateurs"]["lignes"]["indicateurs_f1"] == f1_rows
-    [(routed,)] = _rows(paths, "select count(*) from routage where as_of = ?", [LAST_NIGHT])
+    [(routed,)] = _rows(paths, "select count(*) from routage where as_of = ?", [FIRST_NIGHT])
     assert routed > 0
-    report = paths.rapports / f"rapport_{LAST_NIGHT:%Y%m%d}.html"
+    report = paths.rapports / f"rapport_{FIRST_NIGHT:%Y%m%d}.html"
     assert steps["rapport"]["chemin"] == str(report) and report.exists()
-    assert (paths.exports / LAST_NIGHT.isoformat()).is_dir()
-    # the last night found only its own new files: the earlier ones were ingested before
-    ingested = [f for f in steps["ingestion"]["fichiers"] if f["statut"] == "ok"]
-    assert ingested and all(LAST_NIGHT.strftime("%Y%m%d") in f["fichier"] for f in ingested)
+    assert (paths.exports / FIRST_NIGHT.isoformat()).is_dir()
+    # the night ingested only the files extracted by its date
+    ingested = [f["fichier"] for f in steps["ingestion"]["fichiers"] if f["statut"] == "ok"]
+    assert ingested and not any(LAST_NIGHT.strftime("%Y%m%d") in f for f in ingested)
 
 
 def test_backfill_runs_missing_nights_only(nights):
@@ -228,25 +234,24 @@ def test_backfill_runs_missing_nights_only(nights):
     from flows.cli import app
 
     paths = nights["paths"]
-    first = LAST_NIGHT - timedelta(days=2)
     assert nights["backfill"].exit_code == 0, nights["backfill"].output
-    assert "2 nuit(s) à exécuter, 0 déjà réussie(s)" in nights["backfill"].output
-    # each backfilled night ingested only the files extracted by its date
-    for manifest in read_manifests(paths):
-        if manifest["statut"] == "succes":
-            ingestion = next(s for s in manifest["etapes"] if s["nom"] == "ingestion")
-            dates = [f["fichier"].split("_")[-2] for f in ingestion["resume"]["fichiers"]
-                     if f["fichier"].startswith(("ij_", "actions_"))]  # fmt: skip
-            assert all(d <= manifest["as_of"].replace("-", "") for d in dates)
-    assert nights_done(paths) == {first, first + timedelta(days=1), LAST_NIGHT}
+    assert "1 nuit(s) à exécuter, 1 déjà réussie(s)" in nights["backfill"].output
+    assert nights_done(paths) == {FIRST_NIGHT, NIGHT}
+    second = next(m for m in read_manifests(paths) if m["as_of"] == NIGHT.isoformat())
+    steps = {s["nom"]: s["resume"] for s in second["etapes"]}
+    # the second night found only its own new files: the earlier ones were ingested before
+    ingested = [f["fichier"] for f in steps["ingestion"]["fichiers"] if f["statut"] == "ok"]
+    assert ingested and all(NIGHT.strftime("%Y%m%d") in f for f in ingested)
+    [(routed,)] = _rows(paths, "select count(*) from routage where as_of = ?", [NIGHT])
+    assert steps["orientation"]["affectes"] + steps["orientation"]["non_affectes"] == routed > 0
     before = len(read_manifests(paths))
     again = CliRunner().invoke(
         app,
-        ["backfill", "--from", first.isoformat(), "--to", LAST_NIGHT.isoformat(),
+        ["backfill", "--from", FIRST_NIGHT.isoformat(), "--to", NIGHT.isoformat(),
          "--data", str(paths.root)],
     )  # fmt: skip
     assert again.exit_code == 0, again.output
-    assert "0 nuit(s) à exécuter, 3 déjà réussie(s)" in again.output
+    assert "0 nuit(s) à exécuter, 2 déjà réussie(s)" in again.output
     assert len(read_manifests(paths)) == before
 
 
@@ -256,7 +261,7 @@ def test_failed_step_keeps_previous_outputs_and_exits_non_zero(nights, landing, 
     from flows.cli import app
 
     paths = nights["paths"]
-    report = paths.rapports / f"rapport_{LAST_NIGHT:%Y%m%d}.html"
+    report = paths.rapports / f"rapport_{NIGHT:%Y%m%d}.html"
     report_before = report.read_bytes()
     indicators_before = _rows(paths, "select * from indicateurs_f1 order by all")
     routage_before = _rows(paths, "select count(*), max(as_of) from routage")
@@ -267,11 +272,11 @@ def test_failed_step_keeps_previous_outputs_and_exits_non_zero(nights, landing, 
 
     monkeypatch.setattr(nightly_module, "route_dossiers", broken_routing)
     result = CliRunner().invoke(
-        app, ["nightly", "--as-of", LAST_NIGHT.isoformat(), "--landing", str(landing)]
+        app, ["nightly", "--as-of", NIGHT.isoformat(), "--landing", str(landing)]
     )
     assert result.exit_code == 1
     message = " ".join(result.output.split())
-    assert "la nuit du 31/03/2026 a échoué" in message
+    assert "la nuit du 30/03/2026 a échoué" in message
     assert "étape « orientation » (orientation vers les files) en échec" in message
     assert "config/capacites.csv illisible" in message
     assert "Les sorties de la dernière exécution réussie restent en place" in message
@@ -289,7 +294,7 @@ def test_failed_step_keeps_previous_outputs_and_exits_non_zero(nights, landing, 
     assert _rows(paths, "select * from indicateurs_f1 order by all") == indicators_before
     assert report.read_bytes() == report_before
     # the earlier success of the same night still counts for a backfill
-    assert LAST_NIGHT in nights_done(paths)
+    assert NIGHT in nights_done(paths)
 
 
 def test_schedule_needs_a_prefect_server_and_says_how(monkeypatch, data_dir):
