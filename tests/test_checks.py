@@ -338,6 +338,10 @@ def test_where_restricts_the_checked_slice(con, paths):
         label="ingestion h1",
     )
     assert report.success and report.rows == 3
+    empty = check_table(
+        con, "lignes_ij", paths, where="ingestion_id = $id", params={"id": "?"}, label="vide"
+    )
+    assert empty.success and empty.rows == 0
     with pytest.raises(ChecksFailed, match=r"denombrement_borne .* 1 ligne\(s\) sur 1$"):
         check_table(
             con,
