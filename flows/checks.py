@@ -385,14 +385,19 @@ def slice_chunks(
 
     reader = con.sql(sql, params=params or None).to_arrow_reader(min(chunk_rows, 1_000_000))
     pending: pa.Table | None = None
-    for batch in reader:
-        table = pa.Table.from_batches([batch])
-        pending = table if pending is None else pa.concat_tables([pending, table])
-        while pending.num_rows >= chunk_rows:
-            yield _to_pandas(pending.slice(0, chunk_rows))
-            pending = pending.slice(chunk_rows)
-    if pending is not None and pending.num_rows:
-        yield _to_pandas(pending)
+    try:
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            pending = table if pending is None else pa.concat_tables([pending, table])
+            while pending.num_rows >= chunk_rows:
+                yield _to_pandas(pending.slice(0, chunk_rows))
+                pending = pending.slice(chunk_rows)
+        if pending is not None and pending.num_rows:
+            yield _to_pandas(pending)
+    finally:
+        # An open result blocks the caller's connection (DuckDB 2): release it even when
+        # the validation of a chunk fails.
+        reader.close()
 
 
 def _prune(store_dir: Path, days: int) -> int:
