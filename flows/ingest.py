@@ -441,6 +441,7 @@ class _FileLoad:
         self.rules: Counter[str] = Counter()
         self.identities: list[pl.DataFrame] = []
         self.seen_keys: list[pl.DataFrame] = []  # accepted keys of this file, with hash _h
+        self.seen_hashes = _empty_hashes()
         self.lake_tmp: Path | None = None
         self.lake_final: Path | None = None
         self.writer = None
@@ -616,12 +617,16 @@ class _FileLoad:
         if dates & self.ctx.known_dates(self.spec.table):
             found.append(self._lookup(keys))
         if self.seen_keys:
+            import numpy as np
+
             hashes = keys.hash_rows(seed=_KEY_HASH_SEED)
-            seen = pl.concat(self.seen_keys)
-            hits = hashes.is_in(seen.get_column("_h").implode())
+            h = hashes.to_numpy()
+            pos = np.searchsorted(self.seen_hashes, h).clip(max=len(self.seen_hashes) - 1)
+            hits = pl.Series(self.seen_hashes[pos] == h)
             if hits.any():
                 candidates = keys.with_columns(_h=hashes).filter(hits)
-                same = seen.filter(pl.col("_h").is_in(candidates.get_column("_h").implode()))
+                wanted = candidates.get_column("_h").implode()
+                same = pl.concat([f.filter(pl.col("_h").is_in(wanted)) for f in self.seen_keys])
                 found.append(candidates.join(same, on=[*keys.columns, "_h"], how="semi").drop("_h"))
         found = [f for f in found if f.height]
         return pl.concat(found).unique() if found else keys.clear()
@@ -641,9 +646,17 @@ class _FileLoad:
         return out.cast(keys.schema) if out.height else keys.clear()
 
     def _remember_keys(self, accepted: pl.DataFrame) -> None:
+        """Keep this chunk's accepted keys, and their hashes in one sorted array (merging
+        two sorted runs is linear)."""
+        import numpy as np
+
         if accepted.height:
             keys = accepted.select(list(self.spec.key))
-            self.seen_keys.append(keys.with_columns(_h=keys.hash_rows(seed=_KEY_HASH_SEED)))
+            hashes = keys.hash_rows(seed=_KEY_HASH_SEED)
+            self.seen_keys.append(keys.with_columns(_h=hashes))
+            merged = np.concatenate([self.seen_hashes, np.sort(hashes.to_numpy())])
+            merged.sort(kind="stable")
+            self.seen_hashes = merged
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
         """Append a chunk to the lake file, in a background thread (pyarrow releases the
@@ -708,6 +721,12 @@ class _FileLoad:
             ident_con.execute(_sql("identites_nouvelles"))
         finally:
             ident_con.unregister("_identites")
+
+
+def _empty_hashes():
+    import numpy as np
+
+    return np.empty(0, dtype=np.uint64)
 
 
 def _unique_names(header: list[str]) -> list[str]:
@@ -955,8 +974,12 @@ def _print_table(summary: IngestSummary) -> None:
 
     table = Table(title="Ingestion", show_lines=False)
     for col in ("fichier", "source", "statut", "lues", "acceptées", "quarantaine", "règles"):
+        numeric = col in ("lues", "acceptées", "quarantaine")
         table.add_column(
-            col, justify="right" if col in ("lues", "acceptées", "quarantaine") else "left"
+            col,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=col in ("statut", "source") or numeric,
         )
     for f in summary.fichiers:
         regles = ", ".join(f"{k} {n}" for k, n in f.regles.items()) or (f.motif or "")

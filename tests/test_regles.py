@@ -243,3 +243,33 @@ def test_rule_boundaries_accepted(tmp_path):
     ).fetchone()
     con.close()
     assert row == (1, "N", "N", "N")
+
+
+def test_distinct_parsing_equals_direct_parsing(monkeypatch):
+    """Large chunks parse dates/integers per distinct text: same values and flags."""
+    import polars as pl
+
+    import transforms.raw.rules as rules
+    from flows.ingest import load_references
+    from transforms.raw.parsing import split_fields, split_records
+    from transforms.raw.schema import IJ_PAIEMENTS
+
+    variants = [
+        ij_line(LIG_NUM="L1"),
+        ij_line(LIG_NUM="L2", EXE_SOI_DTF="30/02/2024", BEN_RNG_GEM="0", BSE_REM_PRU="41,4x"),
+        ij_line(LIG_NUM="L3", FLX_DIS_DTD="2024-03-15", PRS_ACT_NBR="-30", BSE_REM_MNT="-1244.1"),
+        ij_line(LIG_NUM="L4", BEN_NAI_ANN="1850", PSP_SPE_COD=None, ATT_NAT="9"),
+        ij_line(LIG_NUM="L5", PRS_NAT_REF="6111.0", ARR_DEB_DTE="1/2/2024"),
+    ]
+    text = csv_text(variants * 10, IJ_HEADER)
+    fields = split_fields(split_records(text.split("\n", 1)[1], 2), IJ_HEADER)
+    refs = load_references()
+    monkeypatch.setattr(rules, "DISTINCT_PARSE_MIN_ROWS", 10**9)
+    direct = rules.check_records(fields, IJ_PAIEMENTS, refs, len(IJ_HEADER))
+    monkeypatch.setattr(rules, "DISTINCT_PARSE_MIN_ROWS", 1)
+    by_distinct = rules.check_records(fields, IJ_PAIEMENTS, refs, len(IJ_HEADER))
+    assert sorted(direct.columns) == sorted(by_distinct.columns)
+    for name in direct.columns:
+        assert direct[name].to_list() == by_distinct[name].to_list(), name
+    assert direct["rejete"].to_list() == [False, True, False, True, True] * 10
+    assert direct.select(pl.col("_v_BEN_NAI_ANN")).to_series()[3] is None

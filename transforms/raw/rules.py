@@ -82,24 +82,37 @@ def _parse_expr(c: ColumnSpec, raw: pl.Expr) -> pl.Expr:
     return raw  # NIR: its own rules
 
 
-def _typed_series(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
-    """Typed values of one column. Columns with few distinct values (dates, integers, daily
-    amounts) are parsed once per distinct text and mapped back."""
+DISTINCT_PARSE_MIN_ROWS = 20_000
+
+
+def _few_values(c: ColumnSpec) -> bool:
+    return c.kind in (Kind.INT, Kind.DATE) or c.low_cardinality
+
+
+def _parse_distinct(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
+    """Typed values of a column with few distinct texts (dates, integers, daily amounts):
+    each distinct text is parsed once and mapped back."""
     raw = frame.get_column(c.name)
-    if c.kind in (Kind.INT, Kind.DATE) or c.low_cardinality:
-        distinct = raw.drop_nulls().unique()
-        parsed = distinct.to_frame("x").select(_parse_expr(c, pl.col("x"))).to_series()
-        return raw.replace_strict(distinct, parsed, default=None, return_dtype=parsed.dtype).alias(
-            v(c.name)
-        )
-    return frame.select(_parse_expr(c, pl.col(c.name)).alias(v(c.name))).to_series()
+    distinct = raw.drop_nulls().unique()
+    parsed = distinct.to_frame("x").select(_parse_expr(c, pl.col("x"))).to_series()
+    return raw.replace_strict(distinct, parsed, default=None, return_dtype=parsed.dtype).alias(
+        v(c.name)
+    )
 
 
 def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
     """Add ``_v_<COL>`` (typed value) and ``_f_<COL>`` (format_invalide) or ``_d_<COL>``
-    (date_invalide: text present, no date) for every contract column."""
-    values = [_typed_series(frame, c) for c in spec.columns]
-    frame = frame.with_columns(values)
+    (date_invalide: text present, no date) for every contract column.
+
+    On large chunks, columns with few distinct values are parsed per distinct text; small
+    chunks parse everything in one pass (fixed costs dominate there).
+    """
+    large = frame.height >= DISTINCT_PARSE_MIN_ROWS
+    by_distinct = [c for c in spec.columns if large and _few_values(c)]
+    direct = [c for c in spec.columns if c not in by_distinct]
+    frame = frame.with_columns(_parse_expr(c, pl.col(c.name)).alias(v(c.name)) for c in direct)
+    if by_distinct:
+        frame = frame.with_columns([_parse_distinct(frame, c) for c in by_distinct])
     flags = []
     for c in spec.columns:
         if c.kind is Kind.NIR:
