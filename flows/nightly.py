@@ -187,12 +187,14 @@ class RunManifest:
             record.update(statut="echec", duree_s=round(time.perf_counter() - start, 3))
             record["erreur"] = _reason(exc)
             self.finish(failed_step=name, reason=_reason(exc))
-            log.error("Nuit %s : %s en échec : %s", self.as_of or "", name, _reason(exc))
+            log.error("Nuit %s : étape « %s » en échec : %s", self.as_of or "", name, _reason(exc))
             raise StepFailed(name, _reason(exc), self.path) from exc
         record.update(statut="succes", duree_s=round(time.perf_counter() - start, 3))
         record["resume"] = _jsonable(result)
         self.write()
-        log.info("Nuit %s : %s terminée (%.1f s)", self.as_of or "", name, record["duree_s"])
+        log.info(
+            "Nuit %s : étape « %s » terminée (%.1f s)", self.as_of or "", name, record["duree_s"]
+        )
         return result
 
     def finish(self, failed_step: str | None = None, reason: str | None = None) -> dict:

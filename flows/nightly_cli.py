@@ -17,6 +17,8 @@ import typer
 from flows.cli_common import DataOption, fail
 from flows.settings import DataPaths
 
+STATUTS = {"succes": "réussie", "echec": "en échec", "en_cours": "en cours"}
+
 LandingOption = Annotated[
     Path | None,
     typer.Option(
@@ -53,12 +55,15 @@ def _print_manifest(manifest: dict) -> None:
     from rich.table import Table
 
     from flows.console import out
+    from flows.report import fr_nombre
 
-    table = Table(title=f"Nuit du {manifest['as_of']} ({manifest['run_id']})")
+    night = date.fromisoformat(manifest["as_of"])
+    table = Table(title=f"Nuit du {night:%d/%m/%Y} (exécution {manifest['run_id']})")
     for col, justify in (("étape", "left"), ("statut", "left"), ("durée (s)", "right")):
         table.add_column(col, justify=justify)
     for step in manifest["etapes"]:
-        table.add_row(step["libelle"], step["statut"], f"{step.get('duree_s', 0):.1f}")
+        statut = STATUTS.get(step["statut"], step["statut"])
+        table.add_row(step["libelle"], statut, fr_nombre(step.get("duree_s") or 0, 1))
     out.print(table)
 
 
@@ -114,6 +119,7 @@ def backfill(
     """Rejoue les nuits de --from à --to, une par une, en sautant celles déjà réussies
     (d'après les manifestes d'exécution) ; s'arrête à la première nuit en échec."""
     from flows.console import out
+    from flows.report import fr_nombre
     from flows.settings import resolve_data_dir
 
     start, end = _date(debut, "--from"), _date(fin, "--to")
@@ -128,7 +134,8 @@ def backfill(
     out.print(f"{len(todo)} nuit(s) à exécuter, {skipped} déjà réussie(s) d'après les manifestes.")
 
     def done(manifest: dict) -> None:
-        out.print(f"Nuit du {manifest['as_of']} : réussie ({manifest['duree_s']:.1f} s)")
+        night = date.fromisoformat(manifest["as_of"])
+        out.print(f"Nuit du {night:%d/%m/%Y} : réussie ({fr_nombre(manifest['duree_s'], 1)} s)")
 
     try:
         run_backfill(paths, start, end, landing, on_night=done)
