@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -123,31 +123,41 @@ class _Writer:
         return f
 
     def write(self, kind: str, frame: pl.DataFrame, code_col: str, cutoff: date) -> None:
-        """Append a chunk's rows to their files (by code and by night or month)."""
-        import polars as pl
+        """Append a chunk's rows to their files (by code, and by night or month).
 
-        routed = frame.with_columns(
-            pl.when(pl.col("FLX_DIS_DTD") >= cutoff)
-            .then(pl.col("FLX_DIS_DTD").dt.strftime("%Y%m%d"))
-            .otherwise(pl.col("FLX_DIS_DTD").dt.strftime("%Y%m"))
-            .alias("_periode")
-        )
-        for (code, period), group in sorted(
-            routed.partition_by([code_col, "_periode"], as_dict=True).items()
-        ):
-            nightly = len(period) == 8
-            day = datetime.strptime(period, "%Y%m%d").date() if nightly else None
-            f = self._open(kind, code, period, day)
-            top = group["FLX_DIS_DTD"].max()
+        Rows go in frame order; each run of consecutive rows bound for the same file is
+        written as one zero-copy slice (the generator sorts rows by code and date, so runs
+        are long; any order stays correct).
+        """
+        import numpy as np
+
+        if frame.height == 0:
+            return
+        days = frame["FLX_DIS_DTD"].to_numpy().astype("datetime64[D]")
+        nightly = days >= np.datetime64(cutoff, "D")
+        months = days.astype("datetime64[M]")
+        period = np.where(nightly, days.astype(np.int64), months.astype(np.int64) + 10**6)
+        codes = frame[code_col]
+        new_code = (codes != codes.shift(1)).fill_null(True).to_numpy()
+        starts = np.flatnonzero(new_code | np.r_[True, period[1:] != period[:-1]])
+        ends = np.r_[starts[1:], frame.height]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            code = codes[start]
+            if nightly[start]:
+                day = days[start].astype(object)
+                key = f"{day:%Y%m%d}"
+            else:
+                day = None
+                key = str(months[start]).replace("-", "")
+            f = self._open(kind, code, key, day)
+            run = frame.slice(start, end - start)
+            top = days[start:end].max().astype(object)
             f.max_day = top if f.max_day is None or top > f.max_day else f.max_day
-            self._append(f, group)
-            f.rows += group.height
+            self._append(f, run)
+            f.rows += run.height
 
     def _append(self, f: _File, group: pl.DataFrame) -> None:
-        import polars as pl
-
-        from synthetic.defauts import REGLES_TEXTE
-        from synthetic.texte import en_texte
+        from synthetic.texte import remplacer_sentinelles
 
         cols = self.cols[f.kind]
         if self.fmt is Format.parquet:
@@ -158,29 +168,23 @@ class _Writer:
                 f.handle = pq.ParquetWriter(str(f.part), table.schema, compression="zstd")
             f.handle.write_table(table)
             return
-        eol = "\r\n" if self.encodage is Encodage.cp1252 else "\n"
-        text_rows = pl.col("_defaut").is_in(list(REGLES_TEXTE)).fill_null(False)
         buf = io.BytesIO()
         if f.rows == 0 and self.encodage is Encodage.utf8_bom:
             buf.write("\ufeff".encode())
-        group.filter(~text_rows).select(cols).write_csv(
+        # No field contains ';' or '"' except the extra field of a nombre_champs defect,
+        # which must stay unquoted: no quoting at all.
+        group.select(cols).write_csv(
             buf,
             separator=";",
-            line_terminator=eol,
+            line_terminator="\r\n" if self.encodage is Encodage.cp1252 else "\n",
             include_header=f.rows == 0,
             date_format="%d/%m/%Y",
             decimal_comma=True,
             float_precision=2,
             null_value="",
+            quote_style="never",
         )
-        special = group.filter(text_rows)
-        if special.height:
-            id_col = "LIG_NUM" if f.kind == "ij_paiements" else "ACT_NUM"
-            en_texte(special, cols, id_col).write_csv(
-                buf, separator=";", line_terminator=eol, include_header=False,
-                quote_style="never", null_value="",
-            )  # fmt: skip
-        data = buf.getvalue()
+        data = remplacer_sentinelles(buf.getvalue())
         if self.encodage is Encodage.cp1252 and not data.isascii():
             data = data.decode("utf-8").encode("cp1252")
         f.handle.write(data)
@@ -238,8 +242,11 @@ def generate_sample(
     from synthetic.defauts import REGLES_ACTIONS, REGLES_IJ, REGLES_TEXTE
     from synthetic.echantillon import generer
     from synthetic.generateur import COLONNES_ACTIONS, COLONNES_IJ
+    from synthetic.population import elsm_from_reference
 
     t0 = time.perf_counter()
+    reference = reference if reference is not None else read_reference()
+    elsm_from_reference(reference, list(params.elsm))  # unknown ELSM: fail before writing
     old = existing_outputs(out)
     if old and not ecraser:
         raise FileExistsError(
@@ -249,7 +256,6 @@ def generate_sample(
     for p in old:
         p.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    reference = reference if reference is not None else read_reference()
     writer = _Writer(out, fmt, compression, encodage,
                      {"ij_paiements": COLONNES_IJ, "actions": COLONNES_ACTIONS})  # fmt: skip
     cutoff = params.fin - timedelta(days=nuits - 1) if nuits > 0 else date.max

@@ -3,12 +3,12 @@
 ``injecter_ij`` / ``injecter_actions`` take a chunk's typed frame and return it with a share
 of its lines altered so that each breaks **exactly one** line-level rule of
 ``docs/regles.md`` (file-level rules ``encodage`` and ``entete`` excepted), plus a ``_defaut``
-column naming that rule (null on clean lines) and a ``_cible`` column naming the column of a
-text-level defect. ``doublon`` lines are exact copies of a clean line appended after it.
+column naming that rule (null on clean lines). ``doublon`` lines are exact copies of a clean
+line appended after the chunk's lines.
 
 Two rules can only exist in text (CSV): ``nombre_champs`` (one field too many) and
-``date_invalide`` (a date that is not in the calendar). The frame only marks them; the text
-rendering (``synthetic.texte``) writes them. In Parquet they are not injected.
+``date_invalide`` (a date that is not in the calendar). They are carried by sentinels that
+the CSV writer turns into text (see ``synthetic.texte``). In Parquet they are not injected.
 
 Every alteration is chosen so that the rules depending on the altered value still hold
 (e.g. a wrong NIR key keeps the sex and year digits; a period made longer than 31 days keeps
@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from synthetic.nir import nir_key
+from synthetic.texte import CHAMP_EN_TROP, DATES_SENTINELLES
 
 REGLES_IJ = (
     "nombre_champs", "champ_obligatoire", "format_invalide", "date_invalide",
@@ -131,41 +132,36 @@ def _bad_key(nirs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.char.add(heads, np.char.zfill(wrong.astype(str), 2))
 
 
-def _marks(frame: pl.DataFrame, chosen: dict[str, np.ndarray], cibles: dict[int, str]):
-    n = frame.height
-    rule = np.full(n, None, dtype=object)
-    for regle, idx in chosen.items():
-        rule[idx] = regle
-    cible = np.full(n, None, dtype=object)
-    for i, c in cibles.items():
-        cible[i] = c
-    return frame.with_columns(
-        pl.Series("_defaut", rule.tolist(), dtype=pl.String),
-        pl.Series("_cible", cible.tolist(), dtype=pl.String),
-    )
+def _marks(frame: pl.DataFrame, chosen: dict[str, np.ndarray]) -> pl.DataFrame:
+    """``frame`` with ``_defaut``: the rule of each defective row, null elsewhere."""
+    names = list(chosen)
+    code = np.full(frame.height, len(names), dtype=np.int64)
+    for k, regle in enumerate(names):
+        code[chosen[regle]] = k
+    labels = pl.Series("_defaut", [*names, None], dtype=pl.String)
+    return frame.with_columns(labels.gather(code))
 
 
-def _with_doublons(frame: pl.DataFrame, chosen: dict[str, np.ndarray]) -> pl.DataFrame:
-    """Append copies of the ``doublon`` source rows (marked ``doublon``) after them."""
+def _finish(f: pl.DataFrame, chosen: dict[str, np.ndarray]):
+    """Mark the rules and append the duplicates (copies of clean rows) at the end; count."""
     src = chosen.pop("doublon", np.zeros(0, dtype=np.int64))
-    frame = _marks(frame, chosen, {})
-    if src.size == 0:
-        return frame
-    copies = frame[src].with_columns(pl.lit("doublon").alias("_defaut"))
-    return pl.concat([frame, copies])
-
-
-def _finish(f: pl.DataFrame, chosen: dict[str, np.ndarray], cibles: dict[int, str]):
-    """Mark the rules, set the text-defect targets, append the duplicates; count."""
-    f = _with_doublons(f, chosen)
-    if cibles:
-        rows = np.fromiter(cibles, dtype=np.int64)
-        f = f.with_columns(
-            pl.Series(
-                "_cible", _scatter(f.height, rows, np.array(list(cibles.values()))), dtype=pl.String
-            )
-        )
+    f = _marks(f, chosen)
+    if src.size:
+        f = pl.concat([f, f[src].with_columns(pl.lit("doublon").alias("_defaut"))])
     return f, _counts(f)
+
+
+def _texte(f: pl.DataFrame, rng, g, empty, date_cols: dict[int, str], last_col: str):
+    """Text-only defects through their sentinels (see ``synthetic.texte``)."""
+    sentinels = np.array(list(DATES_SENTINELLES), dtype="datetime64[D]").astype(np.int64)
+    by_col: dict[str, list[int]] = {}
+    for i, col in date_cols.items():
+        by_col.setdefault(col, []).append(i)
+    for col, rows in by_col.items():
+        idx = np.array(rows, dtype=np.int64)
+        f = _set(f, idx, col, sentinels[rng.integers(0, sentinels.size, idx.size)])
+    return _set(f, g("nombre_champs", empty), last_col,
+                pl.col(last_col).fill_null("") + CHAMP_EN_TROP)  # fmt: skip
 
 
 def _counts(frame: pl.DataFrame) -> dict[str, int]:
@@ -182,7 +178,7 @@ def injecter_ij(
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Payment lines with ``taux`` of them carrying one contract defect each.
 
-    Returns the frame (plus ``_defaut``/``_cible``) and the count of defects per rule.
+    Returns the frame (plus ``_defaut``) and the count of defects per rule.
     """
     n = lignes.height
     regles = tuple(r for r in REGLES_IJ if texte or r not in REGLES_TEXTE)
@@ -207,7 +203,6 @@ def injecter_ij(
     }
     chosen = _allocate(rng, n, taux, regles, eligible)
     f = lignes
-    cibles: dict[int, str] = {}
     g = chosen.get
     empty = np.zeros(0, dtype=np.int64)
 
@@ -224,8 +219,9 @@ def injecter_ij(
     f = _set(f, c_emp, "IJR_EMP_NUM", pl.col("IJR_EMP_NUM").str.slice(0, 13))
     f = _set(f, np.r_[d, c_lig], "LIG_NUM", pl.lit("X" * 18) + pl.col("LIG_NUM"))
 
-    for i in g("date_invalide", empty).tolist():
-        cibles[i] = "ARR_DEB_DTE" if deb[i] >= 0 else "PRE_PRE_DTD"
+    dates = {i: "ARR_DEB_DTE" if deb[i] >= 0 else "PRE_PRE_DTD"
+             for i in g("date_invalide", empty).tolist()}  # fmt: skip
+    f = _texte(f, rng, g, empty, dates, "DCD_IND")
 
     a, b = _split(rng, g("date_hors_plage", empty), 2)
     b_ok = b[fin[b] > flx[b] + 1]
@@ -288,7 +284,7 @@ def injecter_ij(
     f = _set(f, parts[7], "ATT_NAT", 9)
     f = _set(f, g("organisme_inconnu", empty), "ORG_AFF_COD", organisme_inconnu)
 
-    return _finish(f, chosen, cibles)
+    return _finish(f, chosen)
 
 
 def injecter_actions(
@@ -331,5 +327,6 @@ def injecter_actions(
     f = _set(f, c, "ACT_ACTEUR", "DIRECTEUR")
     f = _set(f, g("elsm_inconnu", empty), "ELSM", elsm_inconnu)
     f = _set(f, g("organisme_inconnu", empty), "ORG_AFF_COD", organisme_inconnu)
-    cibles = dict.fromkeys(g("date_invalide", empty).tolist(), "ACT_DTE")
-    return _finish(f, chosen, cibles)
+    f = _texte(f, rng, g, empty, dict.fromkeys(g("date_invalide", empty).tolist(), "ACT_DTE"),
+               "ACT_RES")  # fmt: skip
+    return _finish(f, chosen)

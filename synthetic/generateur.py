@@ -586,6 +586,11 @@ def generer_lot(
     c = {k: v[c_ok] for k, v in c.items()}
     final = {k: np.concatenate([allk[k], c[k]]) for k in allk}
     lig = np.concatenate([lig, c_lig[c_ok]])
+    # File order: by caisse then extraction date (the writer appends contiguous runs).
+    _, org_code = np.unique(org, return_inverse=True)
+    order = np.lexsort((np.arange(lig.size), final["FLX"], org_code[final["_ass"]]))
+    final = {k: v[order] for k, v in final.items()}
+    lig = lig[order]
     mnt = np.round(final["QTE"] * final["PRU"], 2) * np.where(final["NBR"] < 0, -1, 1)
 
     ass = final["_ass"]
@@ -677,7 +682,7 @@ def generer_lot(
             "_elsm": elsm_codes[A_e[a_idx]],
         }
     ).with_columns(pl.col("BEN_RNG_GEM").cast(pl.Int16), _arr_num_expr())
-    actions = actions.sort("FLX_DIS_DTD", "ACT_NUM")
+    actions = actions.sort("_elsm", "FLX_DIS_DTD", "ACT_NUM")
     return (
         Lot(lignes=lignes, actions=actions, n_assures=n, n_arrets=int(na_k)),
         compteurs_nir,

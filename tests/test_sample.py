@@ -374,8 +374,7 @@ def test_defects_alter_exactly_the_counted_lines(reference, clean):
     changed = pl.DataFrame([kept[c].ne_missing(base[c]) for c in cols]).select(
         pl.any_horizontal(pl.all())
     )
-    text_only = kept["_defaut"].is_in(list(REGLES_TEXTE)).fill_null(False)
-    altered = changed.to_series() | text_only
+    altered = changed.to_series()
     assert altered.sum() == total - manifest_ij["doublon"]
     assert (altered == kept["_defaut"].is_not_null()).all()
     assert a.height == base_a.height + manifest_a["doublon"]
