@@ -100,8 +100,9 @@ def split_records(text: str, first_line: int) -> pl.DataFrame:
                 .agg(pl.col("ligne").first(), pl.col("texte").str.join("\n"))
             )
         frame = frame.select("ligne", "texte")
-    if not text or text.startswith(("\n", "\r\n")) or "\n\n" in text or "\n\r\n" in text:
-        frame = frame.filter(pl.col("texte") != "")
+    empty = frame.get_column("texte").str.len_bytes() == 0
+    if empty.any():
+        frame = frame.filter(~empty)
     return frame
 
 
