@@ -1004,8 +1004,8 @@ def ingest(
     fichiers: Annotated[
         list[Path],
         typer.Argument(
-            help="Fichiers (ij_paiements_AAAAMMJJ_*.csv|.csv.gz|.parquet, actions_AAAAMMJJ_*) "
-            "ou dossiers à ingérer.",
+            help="Fichiers `ij_paiements_AAAAMMJJ_<organisme>` et `actions_AAAAMMJJ_<elsm>` "
+            "(.csv, .csv.gz, .parquet), ou dossiers qui les contiennent.",
             show_default=False,
         ),
     ],
