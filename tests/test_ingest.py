@@ -185,7 +185,6 @@ def test_parquet_native_types(tmp_path):
         "EXE_SOI_DTF",
     ]
     ints = [
-        "BEN_RNG_GEM",
         "BEN_SEX_COD",
         "BEN_NAI_ANN",
         "RGO_ASU_NAT",
@@ -197,6 +196,7 @@ def test_parquet_native_types(tmp_path):
         *[pl.col(c).str.to_date("%d/%m/%Y") for c in dates],
         *[pl.col(c).cast(pl.Int32) for c in ints],
         pl.col("BSE_REM_PRU").str.replace(",", ".").cast(pl.Float64),
+        pl.col("BEN_RNG_GEM").cast(pl.Float64),  # a nullable integer written by pandas
         pl.col("BSE_REM_MNT").str.replace(",", ".").cast(pl.Decimal(12, 2)),
     ).rename({"LIG_NUM": "lig_num"})
     folder = tmp_path / "arrivee"

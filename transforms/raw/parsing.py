@@ -210,10 +210,18 @@ def frame_from_table(table: pl.DataFrame, first_line: int) -> pl.DataFrame:
     for name, dtype in renamed.schema.items():
         col = pl.col(name)
         if dtype.is_float():
-            col = col.round(6)
+            # Integers stored as floats (pandas writes nullable ints so): 2.0 reads « 2 ».
+            integral = col.is_finite() & (col == col.round(0)) & (col.abs() < 2**53)
+            text = (
+                pl.when(integral)
+                .then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(col.round(6).cast(pl.String))
+            )
         elif isinstance(dtype, pl.Datetime):
-            col = col.dt.date()
-        as_text.append(col.cast(pl.String).alias(name))
+            text = col.dt.date().cast(pl.String)
+        else:
+            text = col.cast(pl.String)
+        as_text.append(text.alias(name))
     out = renamed.select(as_text)
     texte = pl.concat_str([pl.col(c).fill_null("") for c in out.columns], separator=SEP)
     return out.with_columns(
