@@ -525,3 +525,14 @@ def test_ingestion_quarantines_exactly_the_manifest(written, tmp_path, monkeypat
         got[source][regles[0]] = got[source].get(regles[0], 0) + 1
     expected = {k: {r: n for r, n in v.items() if n} for k, v in summary.defauts.items()}
     assert got == expected
+
+
+def test_text_defect_sentinels_become_impossible_dates_and_nothing_else():
+    from synthetic.texte import remplacer_sentinelles
+
+    clean = b"L1;30/10/2026;01/01/2019;N\r\n"
+    assert remplacer_sentinelles(clean) is clean
+    marked = b"L1;30/10/2026;01/01/1901;N\r\nL2;30/10/2026;02/01/1901;N;X\r\n"
+    assert remplacer_sentinelles(marked) == (
+        b"L1;30/10/2026;31/04/2025;N\r\nL2;30/10/2026;30/02/2024;N;X\r\n"
+    )
