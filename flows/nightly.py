@@ -16,8 +16,8 @@ This module imports Prefect; the ``ru nightly|backfill|schedule`` commands live 
 ``flows/nightly_cli.py`` so that ``ru --help`` stays instant.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Prefect builds the flow's parameter model
+# from these annotations, and a deployment run cannot resolve them when they are strings.
 import json
 import logging
 import os
@@ -128,7 +128,7 @@ class RunManifest:
     fin: datetime | None = None
 
     @classmethod
-    def start(cls, paths: DataPaths, as_of: date | None, arrivee: Path | None) -> RunManifest:
+    def start(cls, paths: DataPaths, as_of: date | None, arrivee: Path | None) -> "RunManifest":
         now = datetime.now().astimezone()
         run_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         manifest = cls(paths, run_id, as_of, str(arrivee) if arrivee else None, debut=now)

@@ -311,3 +311,13 @@ def test_schedule_needs_a_prefect_server_and_says_how(monkeypatch, data_dir):
     bad = CliRunner().invoke(app, ["nightly", "--as-of", "31/03/2026"])
     assert bad.exit_code == 1
     assert "date invalide pour --as-of : « 31/03/2026 » (attendu AAAA-MM-JJ)" in bad.output
+
+
+def test_flow_parameters_have_real_type_annotations():
+    """A served deployment builds the flow's parameter model from its annotations and cannot
+    resolve string (postponed) ones: seen as « NightlyModel is not fully defined »."""
+    annotations = nightly_module.nightly.fn.__annotations__
+    assert annotations and not any(isinstance(v, str) for v in annotations.values())
+    assert nightly_module.nightly.validate_parameters({"as_of": "2026-03-31"})["as_of"] == D(
+        "2026-03-31"
+    )
