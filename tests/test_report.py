@@ -314,3 +314,17 @@ def test_summary_card_shows_a_provisional_f1_when_no_month_is_final():
     assert '<div class="valeur">—</div><div class="note">aucun dossier affecté</div>' in (
         _cards(ReportData(as_of=AS_OF))
     )
+
+
+def test_f1_chart_with_many_elsm_draws_the_spread_instead_of_one_line_each():
+    from flows.report import chart_f1
+
+    rows = [
+        _f1(f"{n:02d}", mois, 100, 50 + n, mois != "2026-03-01")
+        for n in range(1, 15)
+        for mois in ("2026-02-01", "2026-03-01")
+    ]
+    svg = chart_f1(rows)
+    assert "ELSM : 10 % à 90 % central" in svg and "ELSM 01" not in svg
+    few = chart_f1(rows[:4])
+    assert "ELSM 01" in few and "ELSM 02" in few and "10 % à 90 %" not in few
