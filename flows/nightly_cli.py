@@ -39,6 +39,15 @@ def _date(value: str | None, option: str) -> date | None:
         fail(f"date invalide pour {option} : « {value} » (attendu AAAA-MM-JJ)")
 
 
+def _paths(data: Path | None) -> DataPaths:
+    from flows.settings import ConfigError, resolve_data_dir
+
+    try:
+        return resolve_data_dir(data).ensure()
+    except ConfigError as exc:
+        fail(str(exc))
+
+
 def _prefect_environment(paths: DataPaths) -> None:
     """Set Prefect's environment before it is imported (values already set are kept)."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -91,10 +100,9 @@ def nightly(
     """Exécute la nuit : ingestion du dossier d'arrivée, contrôles, arrêts, ciblage,
     orientation, exports, indicateurs et rapport (flux Prefect, sans serveur à démarrer)."""
     from flows.console import out
-    from flows.settings import resolve_data_dir
 
     night = _date(as_of, "--as-of")
-    paths = resolve_data_dir(data).ensure()
+    paths = _paths(data)
     _prefect_environment(paths)
     from flows.nightly import StepFailed, run_night
 
@@ -102,6 +110,8 @@ def nightly(
         manifest = run_night(paths, night, landing)
     except StepFailed as exc:
         fail(_failure_message(exc, night))
+    except Exception as exc:  # Prefect itself (temporary server, database): say it in French
+        fail(f"le flux de nuit n'a pas pu s'exécuter ({exc.__class__.__name__} : {exc})")
     _print_manifest(manifest)
     out.print(f"Manifeste : {paths.runs / manifest['run_id'] / 'manifest.json'}")
 
@@ -120,12 +130,11 @@ def backfill(
     (d'après les manifestes d'exécution) ; s'arrête à la première nuit en échec."""
     from flows.console import out
     from flows.report import fr_nombre
-    from flows.settings import resolve_data_dir
 
     start, end = _date(debut, "--from"), _date(fin, "--to")
     if end < start:
         fail(f"--to ({end:%d/%m/%Y}) est avant --from ({start:%d/%m/%Y})")
-    paths = resolve_data_dir(data).ensure()
+    paths = _paths(data)
     _prefect_environment(paths)
     from flows.nightly import StepFailed, nights_to_run, run_backfill
 
@@ -141,6 +150,8 @@ def backfill(
         run_backfill(paths, start, end, landing, on_night=done)
     except StepFailed as exc:
         fail(_failure_message(exc, None))
+    except Exception as exc:  # Prefect itself (temporary server, database): say it in French
+        fail(f"le flux de nuit n'a pas pu s'exécuter ({exc.__class__.__name__} : {exc})")
 
 
 def schedule(
@@ -156,7 +167,6 @@ def schedule(
     """Sert le flux de nuit comme déploiement Prefect planifié (cron, heure de Paris).
     Il faut un serveur Prefect : `prefect server start --host 127.0.0.1` dans un autre
     terminal et `PREFECT_API_URL=http://127.0.0.1:4200/api`."""
-    from flows.settings import resolve_data_dir
 
     if not os.environ.get("PREFECT_API_URL"):
         fail(
@@ -165,7 +175,7 @@ def schedule(
             "terminal, puis `export PREFECT_API_URL=http://127.0.0.1:4200/api` et relancez "
             "`ru schedule`."
         )
-    paths = resolve_data_dir(data).ensure()
+    paths = _paths(data)
     _prefect_environment(paths)
     from flows.nightly import serve
 
