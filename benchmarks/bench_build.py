@@ -3,9 +3,9 @@
     uv run python benchmarks/bench_build.py --lignes 10000000 --dossier /tmp/bench10
     uv run python benchmarks/bench_build.py --lignes 30000000 --dossier /tmp/bench30
 
-Step 1 generates the lines straight into ``lignes_ij`` and ``actions`` of a fresh warehouse
-(not timed as part of the build). The generator is a temporary one, local to this benchmark,
-written in DuckDB SQL so that 30 M lines take about a minute: the project's generator
+Step 1 generates the lines straight into the lake files behind ``lignes_ij`` and ``actions``
+of a fresh warehouse (``flows.ingest.add_lake_file``; not timed as part of the build). The
+generator is a temporary one, local to this benchmark, written in DuckDB SQL so that 30 M lines take about a minute: the project's generator
 (``ru sample``) and ingestion were not ready when this benchmark was written, and going
 through CSV files would measure ingestion, not the build. Its shape follows spec §8: about
 3.5 lines per arrêt, 3 arrêts per assuré over three years, 70 % of arrêts numbered, 2 %
@@ -74,7 +74,6 @@ from base, organismes
 """
 
 GENERATE_LIGNES = """
-insert into lignes_ij by name
 with periodes as (
     select b.*, cast(unnest(range(n_periodes)) as integer) as p
     from bench_arrets b
@@ -143,7 +142,6 @@ from toutes
 """
 
 GENERATE_ACTIONS = """
-insert into actions by name
 select
     'ACT' || a as ACT_NUM,
     debut + 20 as FLX_DIS_DTD,
@@ -193,8 +191,9 @@ def generate(folder: Path, n_lignes: int) -> dict:
     """A fresh warehouse under ``folder`` with about ``n_lignes`` payment lines."""
     import duckdb
 
-    from expectations.contract import load_contract
     from flows.build import load_ref_elsm
+    from flows.ingest import add_lake_file, ensure_tables
+    from flows.settings import DataPaths
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "warehouse.duckdb"
@@ -202,15 +201,15 @@ def generate(folder: Path, n_lignes: int) -> dict:
     start = time.perf_counter()
     con = duckdb.connect(str(path))
     con.execute("set preserve_insertion_order = false")
-    for table in ("lignes_ij", "actions"):
-        con.execute(load_contract(table).ddl())
+    paths = DataPaths(folder)
+    ensure_tables(con, paths)  # lignes_ij / actions: views over the lake
     ref = load_ref_elsm()
     con.register("ref_elsm", ref)
     # 3.52 periods per arrêt on average, 1.06 lines per period (cancellations, employers)
     n_arrets = int(n_lignes / (3.52 * 1.06))
     con.execute(GENERATE_ARRETS, {"n_arrets": n_arrets})
-    con.execute(GENERATE_LIGNES)
-    con.execute(GENERATE_ACTIONS)
+    add_lake_file(con, paths, "lignes_ij", GENERATE_LIGNES, fichier="bench_lignes.csv")
+    add_lake_file(con, paths, "actions", GENERATE_ACTIONS, fichier="bench_actions.csv")
     counts = {
         t: con.execute(f"select count(*) from {t}").fetchall()[0][0]
         for t in ("lignes_ij", "actions")

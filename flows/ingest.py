@@ -1,9 +1,11 @@
 """``ru ingest``: load IJ payment and action extracts, losing nothing.
 
-Every line read ends either in the warehouse (``lignes_ij`` / ``actions``, and the Parquet
-lake) or in ``quarantaine`` with its rules; ``ingestions`` records one row per file, in the
-same DuckDB transaction as its lines, so a crash never leaves a half-loaded file counted as
-done. Large files are streamed in chunks cut at record boundaries. The clear NIR goes only to
+Every line read ends either in the Parquet lake (one file per ingested file, written
+atomically; the warehouse's ``lignes_ij`` / ``actions`` are views over the lake files of the
+``ok`` ingestions) or in ``quarantaine`` with its rules; ``ingestions`` records one row per
+file, in the same DuckDB transaction as its quarantined lines and the views' new file list,
+so a crash never leaves a half-loaded file counted as done (a lake file without its
+``ingestions`` row is never listed). Large files are streamed in chunks cut at record boundaries. The clear NIR goes only to
 the identity store. Parsing and rules are pure functions of ``transforms/raw``.
 """
 
@@ -221,15 +223,161 @@ def _sql(name: str) -> str:
     return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
-WAREHOUSE_TABLES = ("lignes_ij", "actions", "quarantaine", "ingestions")
+WAREHOUSE_TABLES = ("quarantaine", "ingestions")
+LAKE_VIEWS = ("lignes_ij", "actions")  # views over the lake (transforms.raw.lake)
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ingestion's tables from their contracts (no-op when they exist)."""
+def ensure_tables(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
+    """Create the ingestion's tables from their contracts (no-op when they exist), then
+    (re)create the views ``lignes_ij`` and ``actions`` over the lake files of the ``ok``
+    ingestions, with paths resolved under ``paths`` (a moved data folder keeps working).
+
+    A warehouse of an earlier version, where these two were tables, is migrated: the table is
+    dropped when the lake files of its ingestions hold exactly its rows; otherwise nothing is
+    dropped and :class:`flows.warehouse.WarehouseError` says so.
+    """
     from expectations.contract import load_contract
 
     for table in WAREHOUSE_TABLES:
         con.execute(load_contract(table).ddl())
+    for table in LAKE_VIEWS:
+        _migrate_table_to_view(con, paths, table)
+    refresh_views(con, paths)
+
+
+def _lake_files(con: duckdb.DuckDBPyConnection, paths: DataPaths, source: str) -> list[Path]:
+    """Lake files of the ``ok`` ingestions of ``source`` holding accepted lines."""
+    from flows.warehouse import WarehouseError
+    from transforms.raw.lake import lake_relpath
+
+    rows = con.execute(_sql("fichiers_du_lac"), {"source": source}).fetchall()
+    files = []
+    for fichier, ingestion_id in rows:
+        path = paths.root / lake_relpath(source, fichier, ingestion_id)
+        if not path.is_file():
+            raise WarehouseError(
+                f"fichier du lac manquant : {path} (ingestion de {fichier}, "
+                f"{ingestion_id[:16]}) ; restaurez le dossier lake/ de {paths.root}"
+            )
+        files.append(path.resolve())
+    return files
+
+
+def refresh_views(con: duckdb.DuckDBPyConnection, paths: DataPaths) -> None:
+    """(Re)create ``lignes_ij`` and ``actions``: the contract's columns over the lake files
+    of the ``ok`` rows of ``ingestions`` (explicit list; none: an empty, typed view). Run in
+    the transaction that records an ingestion, so the view and the row commit together."""
+    from expectations.contract import load_contract
+    from transforms.raw.lake import LAKE_TABLES, view_sql
+
+    for table in LAKE_VIEWS:
+        columns = [(c.name, c.type) for c in load_contract(table).columns]
+        files = [str(f) for f in _lake_files(con, paths, LAKE_TABLES[table])]
+        con.execute(view_sql(table, columns, files))
+
+
+def _migrate_table_to_view(con: duckdb.DuckDBPyConnection, paths: DataPaths, table: str) -> None:
+    from flows.warehouse import WarehouseError
+    from transforms.raw.lake import LAKE_TABLES
+
+    kind = con.execute(
+        "select table_type from information_schema.tables "
+        "where table_name = ? and table_schema = 'main'",
+        [table],
+    ).fetchall()
+    if not kind or kind[0][0] == "VIEW":
+        return
+    rows = con.execute(f'select count(*) from "{table}"').fetchall()[0][0]
+    source = LAKE_TABLES[table]
+    in_lake = con.execute(
+        "select coalesce(sum(lignes_acceptees), 0) from ingestions "
+        "where source = $source and statut = 'ok'",
+        {"source": source},
+    ).fetchall()[0][0]
+    files = _lake_files(con, paths, source)
+    if rows != in_lake:
+        raise WarehouseError(
+            f"la table {table} ({rows} lignes) ne correspond pas au lac ({in_lake} lignes "
+            f"acceptées dans {len(files)} fichier(s)) : elle n'est pas remplacée par une vue ; "
+            "réingérez les extractions dans un dossier de données neuf"
+        )
+    log.info("%s : table remplacée par une vue sur le lac (%d lignes)", table, rows)
+    con.execute(f'drop table "{table}"')
+
+
+def add_lake_file(
+    con: duckdb.DuckDBPyConnection,
+    paths: DataPaths,
+    table: str,
+    query: str,
+    *,
+    fichier: str,
+    params: dict | None = None,
+) -> str:
+    """Add already-valid rows to ``lignes_ij`` or ``actions`` (benchmarks, tests): the rows of
+    ``query`` become one lake file with its ``ok`` row of ``ingestions``, in one transaction.
+
+    The query's columns are taken by name (like ``insert … by name``): a contract column it
+    lacks is null, except ``ligne`` (row number + 1); ``ingestion_id`` and ``fichier`` are
+    set here. No rule is checked: real extracts go through :func:`ingest_paths`. Returns the
+    ingestion id (a sha256 of the name and time, not of file bytes).
+    """
+    from expectations.contract import load_contract
+    from transforms.raw.lake import LAKE_TABLES, copy_to_parquet_sql, lake_relpath
+
+    source = LAKE_TABLES[table]
+    start = datetime.now()
+    ingestion_id = hashlib.sha256(f"{table}|{fichier}|{start.isoformat()}".encode()).hexdigest()
+    described = con.execute(f"select * from ({query}) limit 0", params or {})
+    have = {d[0] for d in described.description}
+    described.fetchall()
+    shaped = []
+    for c in load_contract(table).columns:
+        if c.name in ("ingestion_id", "fichier"):
+            value = "$ingestion_id" if c.name == "ingestion_id" else "$fichier"
+        elif c.name in have:
+            value = f'q."{c.name}"'
+        elif c.name == "ligne":
+            value = "row_number() over () + 1"
+        else:
+            value = "null"
+        shaped.append(f'cast({value} as {c.type}) as "{c.name}"')
+    select = f"select {', '.join(shaped)} from ({query}) as q"
+    final = paths.root / lake_relpath(source, fichier, ingestion_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    con.begin()
+    try:
+        values = {**(params or {}), "ingestion_id": ingestion_id, "fichier": fichier}
+        con.execute(copy_to_parquet_sql(select, str(tmp)), values).fetchall()
+        n = con.execute(f"select count(*) from read_parquet('{tmp}')").fetchall()[0][0]
+        tmp.replace(final)
+        con.execute(
+            _sql("ingestion_enregistree"),
+            {
+                "ingestion_id": ingestion_id,
+                "fichier": fichier,
+                "chemin": str(final.resolve()),
+                "source": source,
+                "taille_octets": final.stat().st_size,
+                "encodage": "Parquet",
+                "lignes_lues": n,
+                "lignes_acceptees": n,
+                "lignes_quarantaine": 0,
+                "statut": OK,
+                "motif": "ajout direct au lac (add_lake_file)",
+                "debut": start,
+                "fin": datetime.now(),
+            },
+        )
+        refresh_views(con, paths)
+        con.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.rollback()
+        tmp.unlink(missing_ok=True)
+        raise
+    return ingestion_id
 
 
 _CONSTANT_COLUMNS = ("ingestion_id", "fichier")
@@ -576,7 +724,7 @@ class _FileLoad:
             prov=self.prov,
         )
         t3 = time.perf_counter()
-        self._submit_db(lambda: self._insert_chunk(result.accepted, result.quarantined))
+        self._submit_db(lambda: self._insert_chunk(result.quarantined))
         t4 = time.perf_counter()
         self._write_lake(result.lake)
         t5 = time.perf_counter()
@@ -593,10 +741,10 @@ class _FileLoad:
         for regles in result.quarantined["regles"].to_list():
             self.rules.update(regles)
 
-    def _insert_chunk(self, accepted: pl.DataFrame, quarantined: pl.DataFrame) -> None:
-        """Worker thread: append a chunk's rows (the main thread does not use ``con`` now)."""
+    def _insert_chunk(self, quarantined: pl.DataFrame) -> None:
+        """Worker thread: append a chunk's quarantined rows (the main thread does not use
+        ``con`` now). Accepted rows go to the lake only (``lignes_ij``/``actions`` are views)."""
         t0 = time.perf_counter()
-        _insert(self.ctx.con, self.spec.table, accepted)
         _insert(self.ctx.con, "quarantaine", quarantined, ts=self.start)
         self.timings["insertion_duckdb"] += time.perf_counter() - t0
 
@@ -668,11 +816,12 @@ class _FileLoad:
 
         table = lake.to_arrow(compat_level=pl.CompatLevel.oldest())
         if self.writer is None:
-            folder = self.ctx.paths.lake / "raw" / self.spec.source
-            folder.mkdir(parents=True, exist_ok=True)
-            stem = self.path.name.split(".")[0]
-            self.lake_final = folder / f"{stem}__{self.sha[:16]}.parquet"
-            self.lake_tmp = folder / f".{self.lake_final.name}.tmp"
+            from transforms.raw.lake import lake_relpath
+
+            rel = lake_relpath(self.spec.source, self.path.name, self.sha)
+            self.lake_final = self.ctx.paths.root / rel
+            self.lake_final.parent.mkdir(parents=True, exist_ok=True)
+            self.lake_tmp = self.lake_final.with_name(f".{self.lake_final.name}.tmp")
             self.writer = pq.ParquetWriter(
                 self.lake_tmp, table.schema, compression="zstd", compression_level=1
             )
@@ -817,6 +966,8 @@ def _ingest_file(
             load.finish_lake()
             t3 = time.perf_counter()
             _record(ctx.con, load, path, size, statut, motif)
+            if load.accepted:
+                refresh_views(ctx.con, ctx.paths)
             ctx.con.commit()
             if load.seen_keys and spec.table in ctx.dates_by_table:
                 ctx.dates_by_table[spec.table].update(
@@ -908,7 +1059,7 @@ def ingest_paths(
         # A large file is one transaction: bound DuckDB's cache so it evicts written blocks
         # instead of growing towards its default (80 % of the machine's memory).
         con.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-        ensure_tables(con)
+        ensure_tables(con, paths)
         ident_con.execute(_sql("identite_ddl"))
         ctx = _Context(con, paths, key, refs, chunk_bytes, on_progress)
         for path, spec in todo:

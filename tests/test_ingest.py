@@ -553,3 +553,92 @@ def test_pseudonymise_once_per_distinct_nir_and_rang():
         ]
     )
     assert frame.columns == ["nir", "psa", "rang", "d"]  # input not mutated
+
+
+# --- lignes_ij / actions are views over the lake ---------------------------------------------
+
+
+def _types(paths: DataPaths, table: str) -> list[tuple[str, str]]:
+    return [
+        (r[0], r[1])
+        for r in query(
+            paths,
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = ? order by ordinal_position",
+            [table],
+        )
+    ]
+
+
+def test_views_over_the_lake_empty_typed_and_only_committed_files(tmp_path):
+    from expectations.contract import load_contract
+
+    # Only quarantined lines: no lake file, the views exist, are empty and typed.
+    bad = ij_line(LIG_NUM="L1", ORG_AFF_COD="999")
+    paths, summary = ingest(tmp_path, {IJ_NAME: csv_text([bad], IJ_HEADER)})
+    assert summary.fichiers[0].lignes_quarantaine == 1
+    kinds = query(
+        paths,
+        "select table_name, table_type from information_schema.tables order by table_name",
+    )
+    assert ("lignes_ij", "VIEW") in kinds and ("actions", "VIEW") in kinds
+    assert ("ingestions", "BASE TABLE") in kinds and ("quarantaine", "BASE TABLE") in kinds
+    assert query(paths, "select count(*) from lignes_ij") == [(0,)]
+    contract = load_contract("lignes_ij")
+    assert _types(paths, "lignes_ij")[:3] == [
+        ("LIG_NUM", "VARCHAR"),
+        ("FLX_DIS_DTD", "DATE"),
+        ("ORG_AFF_COD", "VARCHAR"),
+    ]
+    assert [n for n, _ in _types(paths, "lignes_ij")] == contract.column_names
+
+    # A lake file whose ingestions row was never committed (crash between the move and the
+    # commit) is not shown, even after the views are recreated.
+    orphan = (
+        paths.lake / "raw" / "ij_paiements" / "ij_paiements_20240316_311__0123456789abcdef.parquet"
+    )
+    pl.DataFrame({"LIG_NUM": ["X"]}).write_parquet(orphan)
+    second = "ij_paiements_20240316_311.csv"
+    _, summary = ingest(tmp_path, {second: csv_text(reference_rows(), IJ_HEADER)})
+    assert summary.fichiers[0].lignes_acceptees == 3
+    assert query(paths, "select LIG_NUM from lignes_ij order by LIG_NUM") == [
+        ("L1",),
+        ("L2",),
+        ("L3",),
+    ]
+    assert dict(_types(paths, "lignes_ij"))["BSE_REM_MNT"].startswith("DECIMAL")
+
+
+def test_moved_data_folder_views_recreated_on_next_ingestion(tmp_path):
+    import shutil
+
+    paths, _ = ingest(tmp_path, {IJ_NAME: csv_text(reference_rows(), IJ_HEADER)})
+    moved = DataPaths(tmp_path / "ailleurs")
+    shutil.move(paths.root, moved.root)
+    # Opening for writing by ingestion (here with an already-ingested file) re-resolves paths.
+    again = tmp_path / "arrivee" / IJ_NAME
+    summary = ingest_paths(moved, [again], TEST_KEY)
+    assert summary.fichiers[0].statut == "deja_ingere"
+    assert query(moved, "select count(*), min(fichier) from lignes_ij") == [(3, IJ_NAME)]
+
+
+def test_add_lake_file_rows_visible_with_their_ingestion(tmp_path):
+    from flows.ingest import add_lake_file, ensure_tables
+    from flows.warehouse import warehouse
+
+    paths = DataPaths(tmp_path / "donnees").ensure()
+    with warehouse(paths) as con:
+        ensure_tables(con, paths)
+        ingestion_id = add_lake_file(
+            con,
+            paths,
+            "actions",
+            "select 'A1' as ACT_NUM, date '2024-03-15' as FLX_DIS_DTD, '31' as ELSM",
+            fichier="bench.csv",
+        )
+    assert query(
+        paths, "select ACT_NUM, FLX_DIS_DTD, ELSM, ingestion_id, fichier, ligne from actions"
+    ) == [("A1", dt.date(2024, 3, 15), "31", ingestion_id, "bench.csv", 2)]
+    assert query(paths, "select source, statut, lignes_acceptees from ingestions") == [
+        ("actions", "ok", 1)
+    ]

@@ -480,8 +480,14 @@ def _truncated_copy(paths, day: dt.date, folder):
     copy.root.mkdir(parents=True, exist_ok=True)
     shutil.copy(paths.warehouse, copy.warehouse)
     con = duckdb.connect(str(copy.warehouse))
+    # lignes_ij / actions are views over the lake: the copy gets truncated tables instead.
     for table in ("lignes_ij", "actions"):
-        con.execute(f"delete from {table} where FLX_DIS_DTD > $d", {"d": day})
+        con.execute(
+            f"create table {table}_avant as select * from {table} where FLX_DIS_DTD <= $d",
+            {"d": day},
+        )
+        con.execute(f"drop view {table}")
+        con.execute(f"alter table {table}_avant rename to {table}")
     con.close()
     return copy
 

@@ -1,5 +1,5 @@
--- Keys of the chunk (relation _cles) already accepted in actions, this transaction's
--- earlier chunks included.
+-- Keys of the chunk (relation _cles) already accepted in actions by earlier files
+-- (the view over committed lake files).
 select t."ELSM", t."ACT_NUM", t."FLX_DIS_DTD"
 from actions as t
 where t."FLX_DIS_DTD" in (select distinct "FLX_DIS_DTD" from _cles)

@@ -1,5 +1,5 @@
--- Keys of the chunk (relation _cles) already accepted in lignes_ij, this transaction's
--- earlier chunks included. The FLX_DIS_DTD filter lets zone maps skip other extractions.
+-- Keys of the chunk (relation _cles) already accepted in lignes_ij by earlier files (the
+-- view over committed lake files). The FLX_DIS_DTD filter prunes other extractions.
 select t."ORG_AFF_COD", t."LIG_NUM", t."FLX_DIS_DTD"
 from lignes_ij as t
 where t."FLX_DIS_DTD" in (select distinct "FLX_DIS_DTD" from _cles)
