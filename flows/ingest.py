@@ -511,6 +511,92 @@ class _CsvReader:
             fh.close()
             raw.close()
 
+    def field_chunks(
+        self, on_header: Callable[[list[str]], list[str]]
+    ) -> Iterator[tuple[pl.DataFrame, int, Callable[[pl.Series], pl.Series] | None]]:
+        """(fields, raw bytes consumed, texts of lines or None) per chunk.
+
+        ``on_header(header)`` is called once with the normalised header and returns the
+        column names (it may raise to refuse the file). A chunk without double quotes is split
+        by Polars' native reader (:func:`transforms.raw.parsing.read_plain_block`, all
+        columns as strings; Windows-1252 transcoded to UTF-8 in one call; ``texte`` left out
+        and given by the returned function for the lines that need it); any other chunk takes
+        the exact path (``split_records`` + ``split_fields``, with ``texte``).
+        """
+        from transforms.raw.dialect import (
+            CP1252,
+            ENCODING_LABELS,
+            EncodingState,
+            cut_at_record_end,
+            start_state,
+        )
+        from transforms.raw.parsing import (
+            parse_header,
+            read_plain_block,
+            split_fields,
+            split_records,
+        )
+
+        raw, fh = self._open()
+        try:
+            buffer = self._read(fh)
+            state, skip = start_state(buffer)
+            if self.decode_mode == "cp1252":
+                state = EncodingState(encoding=CP1252, forced=True)
+            buffer = buffer[skip:]
+            offset = skip
+            line_no = 1
+            last_pos = 0
+            eof = False
+            names: list[str] | None = None
+            while True:
+                if not eof and len(buffer) < self.chunk_bytes:
+                    more = self._read(fh)
+                    eof = not more
+                    buffer += more
+                cut = len(buffer) if eof else cut_at_record_end(buffer)
+                if cut == 0 and not eof:
+                    more = self._read(fh)
+                    eof = not more
+                    buffer += more
+                    continue
+                t0 = time.perf_counter()
+                piece, buffer = buffer[:cut], buffer[cut:]
+                if piece.isascii():
+                    # Same text in every allowed encoding; the decision is not changed.
+                    self.encoding = ENCODING_LABELS[state.encoding]
+                    data = piece
+                else:
+                    text = state.decode(piece, offset)
+                    self.encoding = ENCODING_LABELS[state.encoding]
+                    data = text.encode("utf-8") if state.encoding == CP1252 else piece
+                offset += len(piece)
+                if names is None:
+                    end = data.find(b"\n")
+                    head = data if end < 0 else data[:end]
+                    self.header = parse_header(head.decode("utf-8"))
+                    names = on_header(self.header)
+                    data = b"" if end < 0 else data[end + 1 :]
+                    line_no = 2
+                fast = read_plain_block(data, names, line_no)
+                if fast is not None:
+                    fields, index = fast
+                    texts = index.texts
+                else:
+                    records = split_records(data.decode("utf-8"), line_no)
+                    fields = split_fields(records, names) if names else records
+                    texts = None
+                line_no += data.count(b"\n")
+                self.timings["lecture"] += time.perf_counter() - t0
+                pos = raw.tell()
+                yield fields, pos - last_pos, texts
+                last_pos = pos
+                if eof and not buffer:
+                    break
+        finally:
+            fh.close()
+            raw.close()
+
 
 def _parquet_chunks(path: Path) -> Iterator[tuple[pl.DataFrame, int, list[str]]]:
     """(records shaped like split_fields, bytes, normalised header) per Parquet batch."""
@@ -658,7 +744,7 @@ class _FileLoad:
             self._db_pool.shutdown(wait=True)
 
     def _load(self, decode: str) -> None:
-        from transforms.raw.parsing import map_header, split_fields
+        from transforms.raw.parsing import map_header
 
         if self.path.name.lower().endswith(".parquet"):
             self.encoding = "Parquet"
@@ -669,16 +755,18 @@ class _FileLoad:
             return
         reader = _CsvReader(self.path, self.ctx.chunk_bytes, decode=decode)
         reader.timings = self.timings
-        names: list[str] | None = None
-        for records, nbytes in reader.chunks():
+
+        names: list[str] = []
+
+        def on_header(header: list[str]) -> list[str]:
             self.encoding = reader.encoding
-            if names is None:
-                self._check_header(reader.header or [], map_header)
-                names = _unique_names(reader.header or [])
-            t0 = time.perf_counter()
-            fields = split_fields(records, names)
-            self.timings["lecture"] += time.perf_counter() - t0
-            self._chunk(fields, names)
+            self._check_header(header, map_header)
+            names.extend(_unique_names(header))
+            return names
+
+        for fields, nbytes, texts in reader.field_chunks(on_header):
+            self.encoding = reader.encoding
+            self._chunk(fields, names, texts)
             self._progress(nbytes)
 
     def _progress(self, nbytes: int) -> None:
@@ -696,7 +784,14 @@ class _FileLoad:
         self.extras = [n for n in _unique_names(header) if n not in set(self.spec.names)]
         self._header_ok = True
 
-    def _chunk(self, fields: pl.DataFrame, names: list[str]) -> None:
+    def _chunk(
+        self,
+        fields: pl.DataFrame,
+        names: list[str],
+        texts: Callable[[pl.Series], pl.Series] | None = None,
+    ) -> None:
+        """Check one chunk of fields, load its results. ``texts``: original text of lines by
+        number, when ``fields`` has no ``texte`` column (needed for rejected lines only)."""
         import polars as pl
 
         from transforms.raw.lines import split_chunk
@@ -722,6 +817,7 @@ class _FileLoad:
             extras=self.extras,
             key=self.ctx.key,
             prov=self.prov,
+            texts=texts,
         )
         t3 = time.perf_counter()
         self._submit_db(lambda: self._insert_chunk(result.quarantined))

@@ -110,3 +110,46 @@ def test_masking():
         "bad;18507**;y",
         None,
     ]
+
+
+# --- native reader of blocks without quotes ---------------------------------------------------
+
+
+def test_read_plain_block_matches_the_exact_path_on_ragged_lines_and_line_ends():
+    from transforms.raw.parsing import read_plain_block
+
+    data = b"1;2;3;4;5\r\n\r\n4;5\n6;7;8;9\n;;\n\n x\n7;8;\n1;2;3\n"
+    names = ["A", "B", "C"]
+    fields, index = read_plain_block(data, names, 2)
+    assert fields.rows() == [
+        (2, 5, "1", "2", "3"),
+        (4, 2, "4", "5", None),
+        (5, 4, "6", "7", "8"),
+        (6, 3, None, None, None),
+        (8, 1, " x", None, None),
+        (9, 3, "7", "8", None),
+        (10, 3, "1", "2", "3"),
+    ]
+    assert fields.columns == ["ligne", "nb_champs", "A", "B", "C"]
+    exact = split_fields(split_records(data.decode(), 2), names)
+    assert exact.drop("texte").equals(fields)
+    assert index.texts(pl.Series([2, 9, 5])).to_list() == ["1;2;3;4;5", "7;8;", "6;7;8;9"]
+
+
+def test_read_plain_block_declines_quotes_and_needs_no_trailing_newline():
+    from transforms.raw.parsing import read_plain_block
+
+    assert read_plain_block(b'1;"a;b";3\n', ["A", "B", "C"], 2) is None
+    assert read_plain_block(b"", ["A"], 2) is None
+    fields, index = read_plain_block(b"1;2\n3;4", ["A", "B"], 5)
+    assert fields.rows() == [(5, 2, "1", "2"), (6, 2, "3", "4")]
+    assert index.texts(pl.Series([6])).to_list() == ["3;4"]
+    # The first line does not fix the number of columns (short or long, or empty lines first).
+    fields, _ = read_plain_block(b"1\n1;2;3\n4;5;6;7;8\n\n", ["A", "B", "C"], 2)
+    assert fields.rows() == [
+        (2, 1, "1", None, None),
+        (3, 3, "1", "2", "3"),
+        (4, 5, "4", "5", "6"),
+    ]
+    fields, _ = read_plain_block(b"\n\n1;2;3\n", ["A", "B", "C"], 2)
+    assert fields.rows() == [(4, 3, "1", "2", "3")]

@@ -5,6 +5,7 @@ Pure: frames and typed parameters in, new frames out (see :func:`split_chunk`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -155,11 +156,13 @@ def split_chunk(
     extras: list[str],
     key: bytes,
     prov: Provenance,
+    texts: Callable[[pl.Series], pl.Series] | None = None,
 ) -> ChunkResult:
     """Accepted rows (pseudonymised), lake rows, quarantine rows and identities of a chunk.
 
     ``checked``: output of :func:`transforms.raw.rules.check_records`; ``existing_keys``:
-    keys already accepted (for ``doublon``).
+    keys already accepted (for ``doublon``). ``texts``: when ``checked`` has no ``texte``
+    column, gives the original text of lines by ``ligne`` (only rejected lines need it).
     """
     frame = flag_doublons(checked, spec, existing_keys)
     # Accepted rows need only their typed values (and decimal texts, extra columns): the
@@ -173,6 +176,10 @@ def split_chunk(
     ok = frame.select(*needed, "rejete").filter(~pl.col("rejete"))
     # Few rows are rejected: gather them by index rather than filter every wide column.
     rejected = frame[frame.get_column("rejete").arg_true()]
+    if "texte" not in rejected.columns:
+        if texts is None:
+            raise ValueError("split_chunk : ni colonne texte ni fonction texts")
+        rejected = rejected.with_columns(texte=texts(rejected.get_column("ligne")))
     rang = v("BEN_RNG_GEM")
     ok = ok.with_columns(pl.col(rang).fill_null(1))
     ok, identities = pseudonymise(
