@@ -598,6 +598,57 @@ class _CsvReader:
             raw.close()
 
 
+def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """The items of ``items``, produced in a background thread up to ``depth`` ahead.
+
+    The native CSV reader, numpy and the transcoding release the GIL: reading chunk k+1
+    overlaps the rules and outputs of chunk k. An exception of the producer is raised here,
+    in order; closing this iterator stops the producer and closes ``items``. Memory: at most
+    ``depth`` + 2 chunks are alive (queued, being read, being processed).
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, end))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((False, exc))
+
+    worker = threading.Thread(target=run, name="lecture", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
 def _parquet_chunks(path: Path) -> Iterator[tuple[pl.DataFrame, int, list[str]]]:
     """(records shaped like split_fields, bytes, normalised header) per Parquet batch."""
     import polars as pl
@@ -764,7 +815,7 @@ class _FileLoad:
             names.extend(_unique_names(header))
             return names
 
-        for fields, nbytes, texts in reader.field_chunks(on_header):
+        for fields, nbytes, texts in _prefetch(reader.field_chunks(on_header)):
             self.encoding = reader.encoding
             self._chunk(fields, names, texts)
             self._progress(nbytes)

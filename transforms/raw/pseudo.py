@@ -27,14 +27,26 @@ def assure_id(key: bytes, nir: str, rang: str = "1") -> str:
     return hmac.new(key, (nir + rang).encode("utf-8"), hashlib.sha256).hexdigest()[:ID_LENGTH]
 
 
-def hmac_ids(key: bytes, messages: list[str]) -> list[str]:
-    """HMAC ids of many ``NIR + rang`` strings (the keyed state is built once)."""
-    base = hmac.new(key, digestmod=hashlib.sha256)
+def hmac_ids(key: bytes, messages: list[bytes] | list[str]) -> list[str]:
+    """HMAC ids of many ``NIR + rang`` messages (UTF-8 bytes or strings).
+
+    RFC 2104 spelled out on ``hashlib``: the inner and outer SHA-256 states of the padded
+    key are built once and copied per message (the ``hmac`` module's per-message Python
+    overhead was most of the cost). Same values as :func:`assure_id`.
+    """
+    block = hashlib.sha256().block_size
+    k = hashlib.sha256(key).digest() if len(key) > block else key
+    k = k.ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in k))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in k))
     out = []
+    append = out.append
     for msg in messages:
-        h = base.copy()
-        h.update(msg.encode("utf-8"))
-        out.append(h.hexdigest()[:ID_LENGTH])
+        h = inner.copy()
+        h.update(msg if isinstance(msg, bytes) else msg.encode("utf-8"))
+        o = outer.copy()
+        o.update(h.digest())
+        append(o.hexdigest()[:ID_LENGTH])
     return out
 
 
@@ -50,7 +62,7 @@ def pseudonymise(
     """
     msg = frame.select(pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String))).to_series()
     distinct = msg.drop_nulls().unique()
-    ids = pl.Series(hmac_ids(key, distinct.to_list()), dtype=pl.String)
+    ids = pl.Series(hmac_ids(key, distinct.cast(pl.Binary).to_list()), dtype=pl.String)
     # Row -> index of its distinct (NIR, rang): ids and first-seen dates are gathered or
     # aggregated on that integer, not on strings.
     index = msg.replace_strict(
