@@ -11,10 +11,10 @@ import typer
 
 from flows import build as build_step
 from flows import checks as checks_step
+from flows import demo as demo_step
 from flows import export as export_step
-from flows import indicators, ingest, nightly_cli, query, report
+from flows import indicators, ingest, nightly_cli, query, report, sample
 from flows import route as route_step
-from flows import sample
 from flows import target as target_step
 from flows import train as train_step
 from flows.console import setup_logging
@@ -44,6 +44,7 @@ def _main(
     setup_logging(verbose)
 
 
+app.command("demo")(demo_step.demo)
 app.command("query")(query.query)
 app.command("sample")(sample.sample)
 app.command("ingest")(ingest.ingest)

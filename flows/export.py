@@ -29,7 +29,7 @@ import typer
 from flows.cli_common import DataOption, fail
 from flows.console import out
 from flows.settings import CONFIG_DIR, REFERENCE_DIR, ConfigError, DataPaths, resolve_data_dir
-from flows.warehouse import WarehouseError, default_as_of, warehouse
+from flows.warehouse import WarehouseError, default_as_of, step_done, warehouse
 
 if TYPE_CHECKING:
     import polars as pl
@@ -107,9 +107,7 @@ def _read_inputs(
         for table, step in (("routage", "route"), ("arrets", "build"), ("ciblage", "target")):
             if not has_table(con, table):
                 raise WarehouseError(f"table {table} absente : lancez d'abord `ru {step}`.")
-        if not con.sql(
-            "select count(*) from routage where as_of = $as_of", params={"as_of": as_of}
-        ).fetchall()[0][0]:
+        if not step_done(con, "orientation", as_of):
             raise WarehouseError(
                 f"aucune orientation au {as_of:%d/%m/%Y} : lancez d'abord "
                 f"`ru route --as-of {as_of}`."

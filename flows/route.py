@@ -19,7 +19,7 @@ import typer
 from flows.cli_common import DataOption, fail
 from flows.console import out
 from flows.settings import ConfigError, DataPaths, Settings, load_settings, resolve_data_dir
-from flows.warehouse import WarehouseError, default_as_of, warehouse
+from flows.warehouse import WarehouseError, default_as_of, record_step, step_done, warehouse
 
 if TYPE_CHECKING:
     import duckdb
@@ -101,6 +101,7 @@ def _write_night(con: duckdb.DuckDBPyConnection, routage: pl.DataFrame, as_of: d
         con.execute("begin transaction")
         con.execute("delete from routage where as_of = $as_of", {"as_of": as_of})
         con.execute("insert into routage by name select * from routage_nuit")
+        record_step(con, "orientation", as_of, routage.height)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -161,7 +162,7 @@ def route_at(
         ciblage = con.sql(
             "select * from ciblage where as_of = $as_of", params={"as_of": as_of}
         ).pl()
-        if ciblage.is_empty():
+        if ciblage.is_empty() and not step_done(con, "ciblage", as_of):
             raise WarehouseError(
                 f"aucun ciblage au {as_of:%d/%m/%Y} : lancez d'abord `ru target --as-of {as_of}`."
             )

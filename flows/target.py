@@ -85,7 +85,7 @@ def target_at(
     import polars as pl
 
     from expectations.contract import load_contract
-    from flows.warehouse import table_exists, warehouse
+    from flows.warehouse import record_step, table_exists, warehouse
     from models.registry import load_promoted
     from models.scoring import reasons_for, score_arrets
     from transforms.marts.ciblage import ciblage, codes_evalues, with_reasons
@@ -154,6 +154,7 @@ def target_at(
             con.register("ciblage_du_jour", result)
             con.execute("insert into ciblage by name select * from ciblage_du_jour")
             con.unregister("ciblage_du_jour")
+            record_step(con, "ciblage", as_of, result.height)
             if checks:
                 summary.controles = _run_checks(con, paths, as_of)
             con.execute("commit")

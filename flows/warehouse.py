@@ -76,3 +76,35 @@ def default_as_of(con: duckdb.DuckDBPyConnection):
     if row[0] is None:
         raise WarehouseError("aucune ligne ingérée : lancez d'abord `ru ingest`.")
     return row[0]
+
+
+# Steps that ran at a date, even when they produced no row: a night with nothing to route
+# is normal, and the next step must tell it from a step that never ran.
+_STEPS_DDL = (
+    "create table if not exists etapes_executees "
+    "(etape VARCHAR NOT NULL, as_of DATE NOT NULL, lignes BIGINT NOT NULL, fini_le TIMESTAMP)"
+)
+
+
+def record_step(con: duckdb.DuckDBPyConnection, etape: str, as_of, lignes: int) -> None:
+    """Record that ``etape`` ran at ``as_of`` (call inside the step's own transaction)."""
+    con.execute(_STEPS_DDL)
+    con.execute(
+        "delete from etapes_executees where etape = $etape and as_of = $as_of",
+        {"etape": etape, "as_of": as_of},
+    )
+    con.execute(
+        "insert into etapes_executees values ($etape, $as_of, $lignes, current_timestamp)",
+        {"etape": etape, "as_of": as_of, "lignes": lignes},
+    )
+
+
+def step_done(con: duckdb.DuckDBPyConnection, etape: str, as_of) -> bool:
+    """Whether ``etape`` ran at ``as_of`` (rows or not)."""
+    if not table_exists(con, "etapes_executees"):
+        return False
+    rows = con.execute(
+        "select count(*) from etapes_executees where etape = $etape and as_of = $as_of",
+        {"etape": etape, "as_of": as_of},
+    ).fetchall()
+    return bool(rows[0][0])

@@ -448,3 +448,15 @@ def test_manifest_names_the_promoted_model(night):
     export_at(night, D, elsm="31")
     manifest = json.loads((folder(night, "31") / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["version_modele"] == "20261101-ab12"
+
+
+def test_a_night_routed_with_no_dossier_exports_empty_files(night):
+    """Routing ran at D and allocated nothing (e.g. every candidate en attente): the export
+    writes each ELSM's empty files instead of failing the night."""
+    con = duckdb.connect(str(night.warehouse))
+    con.execute("delete from routage")
+    con.close()
+    export_at(night, D)
+    for elsm in ("31", "64B", "82"):
+        manifest = json.loads((folder(night, elsm) / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["dossiers"] == {"TECH": 0, "CSAM": 0, "ISM": 0, "MC": 0, "attente": 0}

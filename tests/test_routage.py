@@ -386,3 +386,21 @@ def test_occupation_counts_the_night_and_the_week():
         ("31", "CSAM", 1, 1, 1, 0),
         ("31", "MC", 3, 0, 0, 3),
     ]
+
+
+def test_a_night_with_nothing_targeted_routes_nothing_without_failing(paths, tmp_path):
+    """ru target ran at D and kept no arrêt: routing records an empty night, not an error."""
+    import duckdb
+
+    from flows.warehouse import record_step, step_done
+
+    write_ciblage(paths, [cible("a1", d=MON)])
+    con = duckdb.connect(str(paths.warehouse))
+    record_step(con, "ciblage", WED, 0)
+    con.close()
+    summary = route_at(paths, WED, load_settings(), capacites_file=capacity_file(tmp_path, ""))
+    assert summary.affectes == 0 and summary.non_affectes == 0
+    con = duckdb.connect(str(paths.warehouse))
+    assert step_done(con, "orientation", WED)
+    assert con.execute("select count(*) from routage where as_of = ?", [WED]).fetchall() == [(0,)]
+    con.close()
