@@ -268,6 +268,20 @@ def test_fully_cancelled_arret_has_zero_days_and_no_paid_day():
     assert arret["dernier_jour_paye"] is None
 
 
+def test_orphan_cancellation_never_makes_days_negative():
+    """The paid line was quarantined (awaiting correction): its cancellation alone nets to
+    zero days, not to a negative count, while the money stays as delivered."""
+    rows = build(
+        [
+            ligne("01/03/2026", "05/03/2026", ARR_NUM="5", PRE_FIN_DTE="30/04/2026"),
+            ligne("15/03/2026", "28/03/2026", ARR_NUM="5", PRS_ACT_NBR=-14, BSE_REM_MNT=-560.0),
+        ]
+    )
+    arret = only(rows)
+    assert arret["jours_ij"] == 0
+    assert float(arret["montant_ij"]) == 200.0 - 560.0
+
+
 def test_repaid_period_after_cancellation_counts_once():
     rows = build(
         [

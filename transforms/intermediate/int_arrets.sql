@@ -73,7 +73,9 @@ agregees as (
         coalesce(min(ARR_DEB_DTE), min(EXE_SOI_DTD)) as debut_arret,
         arg_max(PRE_FIN_DTE, ordre_prescription) as fin_prescrite,
         max(EXE_SOI_DTF) filter (where est_payee) as dernier_jour_paye,
-        cast(sum(PRS_ACT_NBR) as integer) as jours_ij,
+        -- A cancellation whose paid line is not visible (quarantined, awaiting its
+        -- correction) would make the sum negative: net days never go below zero.
+        greatest(cast(sum(PRS_ACT_NBR) as integer), 0) as jours_ij,
         cast(sum(BSE_REM_MNT) as decimal(14, 2)) as montant_ij,
         cast(count(distinct {'prescription': PRE_PRE_DTD, 'prescripteur': PFS_PRE_NUM})
             filter (where PRE_NAT = 'P') as integer) as nb_prolongations,
