@@ -8,6 +8,8 @@ the command, so that ``ru --help`` answers at once.
 from __future__ import annotations
 
 import typer
+import typer.rich_utils as rich_texts
+from typer.core import TyperCommand, TyperGroup
 
 from flows import build as build_step
 from flows import checks as checks_step
@@ -18,6 +20,32 @@ from flows import route as route_step
 from flows import target as target_step
 from flows import train as train_step
 from flows.console import setup_logging
+
+# The help screens speak French like the rest of the tool.
+rich_texts.COMMANDS_PANEL_TITLE = "Commandes"
+rich_texts.ERRORS_PANEL_TITLE = "Erreur"
+rich_texts.DEFAULT_STRING = "[défaut : {}]"
+rich_texts.ENVVAR_STRING = "[variable : {}]"
+rich_texts.REQUIRED_LONG_STRING = "[obligatoire]"
+rich_texts.ABORTED_TEXT = "Interrompu."
+HELP_TEXT = "Affiche cette aide et quitte."
+
+
+class _FrenchHelpOption:
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_TEXT
+        return option
+
+
+class FrenchGroup(_FrenchHelpOption, TyperGroup):
+    pass
+
+
+class FrenchCommand(_FrenchHelpOption, TyperCommand):
+    pass
+
 
 app = typer.Typer(
     name="ru",
@@ -30,6 +58,7 @@ app = typer.Typer(
         "Pour commencer : `ru demo` exécute tout le pipeline sur l'échantillon data/sample/."
     ),
     no_args_is_help=True,
+    cls=FrenchGroup,
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -44,21 +73,22 @@ def _main(
     setup_logging(verbose)
 
 
-app.command("demo")(demo_step.demo)
-app.command("query")(query.query)
-app.command("sample")(sample.sample)
-app.command("ingest")(ingest.ingest)
-app.command("build")(build_step.build)
-app.command("check")(checks_step.check)
-app.command("train")(train_step.train)
-app.command("target")(target_step.target)
-app.command("route")(route_step.route_cmd)
-app.command("export")(export_step.export_cmd)
-app.command("indicators")(indicators.indicators)
-app.command("report")(report.report)
-app.command("nightly")(nightly_cli.nightly)
-app.command("backfill")(nightly_cli.backfill)
-app.command("schedule")(nightly_cli.schedule)
+# In the order of the pipeline.
+app.command("demo", cls=FrenchCommand)(demo_step.demo)
+app.command("sample", cls=FrenchCommand)(sample.sample)
+app.command("ingest", cls=FrenchCommand)(ingest.ingest)
+app.command("check", cls=FrenchCommand)(checks_step.check)
+app.command("build", cls=FrenchCommand)(build_step.build)
+app.command("train", cls=FrenchCommand)(train_step.train)
+app.command("target", cls=FrenchCommand)(target_step.target)
+app.command("route", cls=FrenchCommand)(route_step.route_cmd)
+app.command("export", cls=FrenchCommand)(export_step.export_cmd)
+app.command("indicators", cls=FrenchCommand)(indicators.indicators)
+app.command("report", cls=FrenchCommand)(report.report)
+app.command("nightly", cls=FrenchCommand)(nightly_cli.nightly)
+app.command("backfill", cls=FrenchCommand)(nightly_cli.backfill)
+app.command("schedule", cls=FrenchCommand)(nightly_cli.schedule)
+app.command("query", cls=FrenchCommand)(query.query)
 
 
 def main() -> None:
