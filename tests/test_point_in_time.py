@@ -157,3 +157,27 @@ def test_ru_build_command(tmp_path):
     result = CliRunner().invoke(app, ["build", "--data", str(paths.root), "--sans-controles"])
     assert result.exit_code == 0, result.output
     assert "Arrêts au 29/03/2026" in result.stdout
+
+
+def test_a_failed_check_keeps_the_previous_rows_of_the_date(tmp_path):
+    import pytest
+
+    from flows.checks import ChecksFailed
+
+    paths = _data_folder(tmp_path)
+    settings = load_settings()
+    build_at(paths, D, settings, checks=False)
+    # a line whose ARR_DEB_DTE lies after D (ingestion would quarantine it): debut_arret > D
+    con = duckdb.connect(str(paths.warehouse))
+    insert(
+        con,
+        "lignes_ij",
+        [ligne("01/03/2026", "14/03/2026", assure_id="A9", ARR_NUM="9", ARR_DEB_DTE="01/05/2026")],
+    )
+    con.close()
+    with pytest.raises(ChecksFailed, match="debut_avant_date"):
+        build_at(paths, D, settings, checks=True)
+    con = duckdb.connect(str(paths.warehouse), read_only=True)
+    rows = con.execute("select assure_id from arrets where as_of = $d order by 1", {"d": D})
+    assert rows.fetchall() == [("A1",), ("A2",)]
+    con.close()
