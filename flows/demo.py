@@ -112,20 +112,51 @@ def demo_at(
     }
 
     train_day = plan.first_night - dt.timedelta(days=1)
-    with progress(f"Entraînement du modèle de chronicité au {train_day:%d/%m/%Y}"):
-        trained = train_at(paths, train_day, settings)
-    summary.modele = {
-        "version": trained.version,
-        "promu": trained.promu,
-        "motif": trained.motif,
-        "version_promue": trained.version_promue,
-    }
+    already = trained_on(paths, train_day)
+    if already is not None:
+        summary.modele = already
+    else:
+        with progress(f"Entraînement du modèle de chronicité au {train_day:%d/%m/%Y}"):
+            trained = train_at(paths, train_day, settings)
+        summary.modele = {
+            "version": trained.version,
+            "promu": trained.promu,
+            "motif": trained.motif,
+            "version_promue": trained.version_promue,
+        }
 
     landing = stage_landing(paths, plan.nights_files)
     summary.nuits = run_backfill(
         paths, plan.first_night, plan.nights[-1], landing, on_night=on_night, demo=True
     )
     return summary
+
+
+def trained_on(paths, day: dt.date) -> dict | None:
+    """The model version already trained at ``day`` by an earlier demo, if any.
+
+    Versions are named ``AAAAMMJJ-<fingerprint>``: the same date on the same data gives the
+    same version, so a second demo keeps it instead of retraining.
+    """
+    import json
+
+    from models.registry import model_root, promoted_version
+
+    root = model_root(paths.modeles)
+    for folder in sorted(root.glob(f"{day:%Y%m%d}-*")) if root.is_dir() else []:
+        meta_path = folder / "metadata.json"
+        if not meta_path.exists():
+            continue
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        promoted = promoted_version(paths.modeles)
+        return {
+            "version": folder.name,
+            "promu": promoted == folder.name,
+            "motif": "déjà entraîné à cette date sur ces données : conservé",
+            "version_promue": promoted,
+            "metriques": meta.get("metriques"),
+        }
+    return None
 
 
 def stage_landing(paths, files: list[Path]) -> Path:
