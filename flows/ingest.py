@@ -41,7 +41,9 @@ log = logging.getLogger("ru.ingest")
 SQL_DIR = Path(__file__).resolve().parents[1] / "transforms" / "raw" / "sql"
 CHUNK_BYTES = 48 * 1024 * 1024  # about 250,000 lines of an IJ extract per chunk
 _KEY_HASH_SEED = 20261031
-DUCKDB_MEMORY_LIMIT = "1GB"
+# Only quarantined rows are inserted now (accepted ones go to the lake): a small cache is
+# enough, and it bounds what one file's transaction keeps in memory.
+DUCKDB_MEMORY_LIMIT = "256MB"
 PARQUET_BATCH_ROWS = 500_000
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
@@ -881,6 +883,10 @@ class _FileLoad:
         self.timings["attente_insertion_duckdb"] += t4 - t3
         self.timings["ecriture_parquet"] += t5 - t4
         self.identities.append(result.identities)
+        if len(self.identities) >= 8:
+            # The same assuré comes back in many chunks: keep one row per identity (earliest
+            # date) so memory grows with the file's distinct identities, not its chunks.
+            self.identities = [_merge_identities(self.identities)]
         self._remember_keys(result.accepted)
         self.read += fields.height
         self.accepted += result.accepted.height
@@ -1006,17 +1012,26 @@ class _FileLoad:
             self.lake_tmp.unlink()
 
     def store_identities(self, ident_con: duckdb.DuckDBPyConnection) -> None:
-        import polars as pl
-
         frames = [f for f in self.identities if f.height]
         if not frames:
             return
-        ids = pl.concat(frames).unique("assure_id")
+        ids = _merge_identities(frames)  # earliest date per identity, over all chunks
         ident_con.register("_identites", ids.to_arrow())
         try:
             ident_con.execute(_sql("identites_nouvelles"))
         finally:
             ident_con.unregister("_identites")
+
+
+def _merge_identities(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """One row per ``assure_id`` of several identity frames, with the earliest date."""
+    import polars as pl
+
+    return (
+        pl.concat(frames)
+        .sort("premiere_vue", nulls_last=True)
+        .unique("assure_id", keep="first", maintain_order=False)
+    )
 
 
 def _empty_hashes():

@@ -642,3 +642,16 @@ def test_add_lake_file_rows_visible_with_their_ingestion(tmp_path):
     assert query(paths, "select source, statut, lignes_acceptees from ingestions") == [
         ("actions", "ok", 1)
     ]
+
+
+def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path):
+    rows = [ij_line(LIG_NUM=f"L{i}", FLX_DIS_DTD="20/03/2024") for i in range(12)]
+    rows.append(ij_line(LIG_NUM="L99", FLX_DIS_DTD="16/03/2024"))  # last chunk, earliest
+    paths, summary = ingest(tmp_path, {IJ_NAME: csv_text(rows, IJ_HEADER)}, chunk_bytes=300)
+    assert summary.fichiers[0].lignes_acceptees == 13
+    con = duckdb.connect(str(paths.identite), read_only=True)
+    try:
+        got = con.execute("select BEN_NIR, premiere_vue from identite").fetchall()
+    finally:
+        con.close()
+    assert got == [(NIR_1, dt.date(2024, 3, 16))]
