@@ -75,6 +75,7 @@ def test_committed_notebook_is_stripped_and_parametrised(name):
     for cell in code:
         assert cell.outputs == [], f"{name}: cellule avec des sorties : {cell.source[:60]!r}"
         assert cell.execution_count is None, f"{name}: execution_count non nul"
+        assert "execution" not in cell.metadata, f"{name}: horodatages d'exécution"
     first = nb.cells[0]
     assert first.cell_type == "code"
     assert "parameters" in first.metadata.get("tags", [])
