@@ -4,7 +4,8 @@ The sample (``data/sample/``) holds monthly history files then one file per nigh
 last weeks. The demo replays what a DRSM would have lived through:
 
 1. ingest the history (every file dated before the first demo night);
-2. train the chronicity model on that history (promoted only if it beats the baseline);
+2. train the chronicity model on that history, four weeks before the last night (promoted
+   only if it beats the duration-only baseline);
 3. run the nightly Prefect flow for each of the last ``--nuits`` nights, the sample folder
    acting as the landing folder (each night ingests the files dated up to that night).
 
@@ -24,6 +25,9 @@ import typer
 from flows.cli_common import DataOption, fail
 
 DEFAULT_NIGHTS = 14
+# The model is trained four weeks before the last night, whatever --nuits: the demo's
+# model (and whether it beats the baseline) does not depend on how many nights are replayed.
+TRAIN_LEAD_DAYS = 26
 
 
 @dataclass
@@ -111,7 +115,10 @@ def demo_at(
         "controles": [r.table for r in reports],
     }
 
-    train_day = plan.first_night - dt.timedelta(days=1)
+    train_day = min(
+        plan.first_night - dt.timedelta(days=1),
+        plan.nights[-1] - dt.timedelta(days=TRAIN_LEAD_DAYS),
+    )
     already = trained_on(paths, train_day)
     if already is not None:
         summary.modele = already

@@ -118,17 +118,7 @@ def test_a_night_ingests_only_files_extracted_by_d(tmp_path):
 # ---------------------------------------------------------------- the flow (Prefect)
 
 
-@pytest.fixture(scope="session")
-def prefect_server():
-    """One temporary Prefect server (SQLite) for every flow test of the session."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
-
-    with (
-        temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
-        prefect_test_harness(server_startup_timeout=180),
-    ):
-        yield
+# The session-wide temporary Prefect server is the fixture `prefect_server` of conftest.py.
 
 
 LAST_NIGHT = D("2026-03-31")
