@@ -1230,14 +1230,28 @@ def ingest_paths(
                 timings.update(file_timings)
             _log_result(res)
             results.append(res)
-    return IngestSummary(results, duree_s=time.perf_counter() - t0)
+    summary = IngestSummary(results, duree_s=time.perf_counter() - t0)
+    statuts = Counter(r.statut for r in results)
+    log.info(
+        "Ingestion : %d fichier(s) (%d ingéré(s), %d déjà ingéré(s)) ; %d ligne(s) lue(s), "
+        "%d acceptée(s), %d en quarantaine",
+        len(results),
+        statuts.get(OK, 0),
+        statuts.get(DEJA_INGERE, 0),
+        summary.lignes_lues,
+        summary.lignes_acceptees,
+        summary.lignes_quarantaine,
+    )
+    return summary
 
 
 def _log_result(r: FileResult) -> None:
+    # Per-file successes are detail (a history load has hundreds of files; `ru ingest` prints
+    # its table, the nightly manifest keeps the counts); problems are always said.
     if r.statut == DEJA_INGERE:
-        log.info("%s : %s", r.fichier, r.motif)
+        log.debug("%s : %s", r.fichier, r.motif)
     elif r.statut == OK:
-        log.info(
+        log.debug(
             "%s : %d ligne(s) lue(s), %d acceptée(s), %d en quarantaine",
             r.fichier,
             r.lignes_lues,
