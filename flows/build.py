@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli_common import DataOption, fail
+from flows.cli_common import AsOfOption, DataOption, fail
 from flows.settings import REFERENCE_DIR, DataPaths, Settings
 
 if TYPE_CHECKING:
@@ -210,16 +210,7 @@ def build_at(
 
 
 def build(
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
-            "disposition ingérée.",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     sans_controles: Annotated[
         bool, typer.Option("--sans-controles", help="Ne lance pas les contrôles de données.")
     ] = False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,6 +17,17 @@ DataOption = Annotated[
         envvar="RU_DATA",
         help="Dossier des données (entrepôt DuckDB, lac Parquet, quarantaine, exports, "
         "rapports). Par défaut : variable RU_DATA, sinon data/local.",
+        show_default=False,
+    ),
+]
+
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
+        "disposition ingérée.",
         show_default=False,
     ),
 ]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli_common import DataOption, fail
+from flows.cli_common import AsOfOption, DataOption, fail
 from flows.console import out
 from flows.settings import CONFIG_DIR, REFERENCE_DIR, ConfigError, DataPaths, resolve_data_dir
 from flows.warehouse import WarehouseError, default_as_of, step_done, warehouse
@@ -293,16 +293,7 @@ def export_at(paths: DataPaths, as_of: date, elsm: str | None = None) -> ExportS
 
 
 def export_cmd(
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
-            "disposition ingérée.",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     elsm: Annotated[
         str | None,
         typer.Option("--elsm", help="N'exporter que cet ELSM (code de config/reference/elsm.csv)."),

@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from flows.cli_common import DataOption, fail
+from flows.cli_common import AsOfOption, DataOption, fail
 from flows.console import out
 from flows.settings import ConfigError, DataPaths, Settings, load_settings, resolve_data_dir
 from flows.warehouse import WarehouseError, default_as_of, record_step, step_done, warehouse
@@ -218,16 +216,7 @@ def route_at(
 
 
 def route_cmd(
-    as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
-            "disposition ingérée.",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     data: DataOption = None,
 ) -> None:
     """Oriente les dossiers ciblés à la date D vers les files (TECH, CSAM, ISM, MC).

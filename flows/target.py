@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli_common import DataOption, fail
+from flows.cli_common import AsOfOption, DataOption, fail
 from flows.settings import CONFIG_DIR, DataPaths, Settings
 
 if TYPE_CHECKING:
@@ -199,16 +199,7 @@ def _run_checks(con, paths: DataPaths, as_of: dt.date) -> str:
 
 
 def target(
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--as-of",
-            formats=["%Y-%m-%d"],
-            help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
-            "disposition ingérée.",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Affiche le résumé en JSON.")] = False,
     data: DataOption = None,
 ) -> None:
