@@ -164,14 +164,16 @@ class DataPaths:
 
 
 def resolve_data_dir(option: Path | None, settings: Settings | None = None) -> DataPaths:
-    """The data folder: ``--data``, else ``RU_DATA``, else the settings file's value."""
+    """The data folder (absolute): ``--data``, else ``RU_DATA``, else the settings file's value,
+    relative paths taken from the current directory."""
+    # Absolute from here on: libraries given sub-folders (GX Data Docs, Prefect's home) need it.
     if option is not None:
-        return DataPaths(Path(option))
+        return DataPaths(Path(option).resolve())
     env = os.environ.get(DATA_ENV)
     if env:
-        return DataPaths(Path(env))
+        return DataPaths(Path(env).resolve())
     settings = settings or load_settings()
-    return DataPaths(settings.dossier_donnees)
+    return DataPaths(settings.dossier_donnees.resolve())
 
 
 def pseudo_key(allow_demo: bool = False) -> tuple[bytes, bool]:

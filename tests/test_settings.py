@@ -46,7 +46,10 @@ def test_data_dir_priority(tmp_path, monkeypatch):
     assert resolve_data_dir(tmp_path / "opt") == DataPaths(tmp_path / "opt")
     assert resolve_data_dir(None) == DataPaths(tmp_path / "env")
     monkeypatch.delenv("RU_DATA")
-    assert resolve_data_dir(None).root == Path("data/local")
+    monkeypatch.chdir(tmp_path)
+    # Relative paths are made absolute from the current directory (GX Data Docs need it).
+    assert resolve_data_dir(None).root == tmp_path / "data" / "local"
+    assert resolve_data_dir(Path("ailleurs")).root == tmp_path / "ailleurs"
 
 
 def test_pseudo_key_refuses_without_env_except_demo(monkeypatch):
