@@ -13,11 +13,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-
-from flows.cli_common import DataOption, fail
+from flows.cli_common import AsOfOption, DataOption, fail
 from flows.settings import CONFIG_DIR, REFERENCE_DIR, REPO_ROOT, DataPaths
 
 if TYPE_CHECKING:
@@ -270,14 +268,7 @@ def _pct(value: float | None) -> str:
 
 def indicators(
     data: DataOption = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            "--as-of",
-            help="Date d'arrêté AAAA-MM-JJ (défaut : dernière date de mise à disposition ingérée).",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Calcule les indicateurs F1, P4, couverture PDP et volumes à la date D."""
     from flows.checks import ChecksFailed
@@ -285,10 +276,7 @@ def indicators(
     from flows.settings import ConfigError, resolve_data_dir
     from flows.warehouse import WarehouseError
 
-    try:
-        d = date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        fail(f"date invalide pour --as-of : « {as_of} » (attendu AAAA-MM-JJ)")
+    d = as_of.date() if as_of else None
     try:
         summary = indicators_at(resolve_data_dir(data), d)
     except (IndicatorsError, WarehouseError, ConfigError, ChecksFailed) as exc:
