@@ -114,27 +114,6 @@ def _count(rel, where: str | None = None) -> int:
     return int(query.aggregate("count(*)").fetchall()[0][0])
 
 
-def _run_checks(con: duckdb.DuckDBPyConnection, paths: DataPaths, as_of: dt.date) -> str:
-    """The data checks of D's rows of both tables (``flows.checks``); raises ChecksFailed."""
-    from flows import checks
-
-    reports = checks.check_tables(
-        con,
-        [
-            checks.TableSlice(
-                table,
-                label=f"{table} au {as_of:%d/%m/%Y}",
-                where="as_of = $as_of",
-                params={"as_of": as_of},
-            )
-            for table in TABLES
-        ],
-        paths,
-    )
-    warnings = sum(len(r.warnings) for r in reports)
-    return "ok" if not warnings else f"ok, {warnings} avertissement(s)"
-
-
 def build_at(
     paths: DataPaths,
     as_of: dt.date,
@@ -187,7 +166,9 @@ def build_at(
                 summary.durees_s["stockage"] = round(time.perf_counter() - t0, 3)
                 if checks:
                     t0 = time.perf_counter()
-                    summary.controles = _run_checks(con, paths, as_of)
+                    from flows.checks import check_date
+
+                    summary.controles = check_date(con, paths, TABLES, as_of)
                     summary.durees_s["controles"] = round(time.perf_counter() - t0, 3)
                 con.execute("commit")
             except BaseException:

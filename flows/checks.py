@@ -732,3 +732,24 @@ def check(
         out.print(f"Data Docs : {summary.docs_index}")
     if not summary.success:
         raise typer.Exit(1)
+
+
+def check_date(con, paths: DataPaths, tables, as_of) -> str:
+    """The data checks of the rows at ``as_of`` of each table built at a date (build, target,
+    indicators): one slice per table; raises :class:`ChecksFailed` on a fail-level breach.
+    Returns the summary line of the step: ``ok`` or ``ok, N avertissement(s)``."""
+    reports = check_tables(
+        con,
+        [
+            TableSlice(
+                table,
+                label=f"{table} au {as_of:%d/%m/%Y}",
+                where="as_of = $as_of",
+                params={"as_of": as_of},
+            )
+            for table in tables
+        ],
+        paths,
+    )
+    warnings = sum(len(r.warnings) for r in reports)
+    return "ok" if not warnings else f"ok, {warnings} avertissement(s)"

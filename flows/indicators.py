@@ -169,27 +169,6 @@ def store_indicators(con: duckdb.DuckDBPyConnection, as_of: date, results: dict)
     return counts
 
 
-def _run_checks(con: duckdb.DuckDBPyConnection, paths: DataPaths, as_of: date) -> str:
-    """The data checks of D's rows of the four tables; raises ``ChecksFailed``."""
-    from flows import checks
-
-    reports = checks.check_tables(
-        con,
-        [
-            checks.TableSlice(
-                table,
-                label=f"{table} au {as_of:%d/%m/%Y}",
-                where="as_of = $as_of",
-                params={"as_of": as_of},
-            )
-            for table in TABLES
-        ],
-        paths,
-    )
-    warnings = sum(len(r.warnings) for r in reports)
-    return "ok" if not warnings else f"ok, {warnings} avertissement(s)"
-
-
 def _national(con: duckdb.DuckDBPyConnection, summary: IndicatorsSummary) -> None:
     """Fill the summary's national figures from the rows just stored at D."""
     d = summary.as_of
@@ -249,7 +228,9 @@ def indicators_at(
             try:
                 summary.lignes = store_indicators(con, as_of, results)
                 if checks:
-                    summary.controles = _run_checks(con, paths, as_of)
+                    from flows.checks import check_date
+
+                    summary.controles = check_date(con, paths, TABLES, as_of)
                 con.execute("commit").fetchall()
             except BaseException:
                 con.execute("rollback").fetchall()

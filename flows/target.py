@@ -156,7 +156,9 @@ def target_at(
             con.unregister("ciblage_du_jour")
             record_step(con, "ciblage", as_of, result.height)
             if checks:
-                summary.controles = _run_checks(con, paths, as_of)
+                from flows.checks import check_date
+
+                summary.controles = check_date(con, paths, ("ciblage",), as_of)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -181,21 +183,6 @@ def target_at(
     }
     summary.duree_s = round(time.perf_counter() - start, 3)
     return summary
-
-
-def _run_checks(con, paths: DataPaths, as_of: dt.date) -> str:
-    """The data checks of D's rows of ``ciblage`` (``flows.checks``); raises ChecksFailed."""
-    from flows import checks
-
-    report = checks.check_table(
-        con,
-        "ciblage",
-        paths,
-        where="as_of = $as_of",
-        params={"as_of": as_of},
-        label=f"ciblage au {as_of:%d/%m/%Y}",
-    )
-    return "ok" if not report.warnings else f"ok, {len(report.warnings)} avertissement(s)"
 
 
 def target(
