@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms.raw.pseudo import NIR_LIKE_RE, mask_texts, pseudonymise
+from transforms.raw.pseudo import NIR_LIKE_RE, IdCache, mask_texts, pseudonymise
 from transforms.raw.rules import flag_doublons, rejection_details, v
 from transforms.raw.schema import Kind, References, SourceSpec
 
@@ -63,7 +63,9 @@ def _value(spec: SourceSpec, name: str, sql_type: str) -> pl.Expr:
     c = spec.column(name)
     target = polars_type(sql_type)
     if c.kind is Kind.DEC:
-        value = pl.col(name).str.replace(",", ".", literal=True).cast(target)
+        # From the checked cents: at most 12 significant digits, so cents / 100 as a double
+        # rounds back to the exact decimal (same value as parsing the text, a third the cost).
+        value = (pl.col(v(name)).cast(pl.Float64) / 100).cast(target)
     else:
         value = pl.col(v(name))
         if c.default is not None:
@@ -154,7 +156,7 @@ def split_chunk(
     n_fields: int,
     columns: list[tuple[str, str]],
     extras: list[str],
-    key: bytes,
+    key: bytes | IdCache,
     prov: Provenance,
     texts: Callable[[pl.Series], pl.Series] | None = None,
 ) -> ChunkResult:
@@ -165,12 +167,11 @@ def split_chunk(
     column, gives the original text of lines by ``ligne`` (only rejected lines need it).
     """
     frame = flag_doublons(checked, spec, existing_keys)
-    # Accepted rows need only their typed values (and decimal texts, extra columns): the
+    # Accepted rows need only their typed values (and extra columns): the
     # rule flags stay behind, which keeps the filter cheap.
     needed = [
         "ligne",
         *(v(c.name) for c in spec.columns),
-        *(c.name for c in spec.columns if c.kind is Kind.DEC),
         *(x for x in extras if x in frame.columns),
     ]
     ok = frame.select(*needed, "rejete").filter(~pl.col("rejete"))

@@ -243,6 +243,7 @@ class LineIndex:
     starts: object  # numpy int64 array
     ends: object  # numpy int64 array
     first_line: int
+    newlines: int  # line ends in ``data`` (the next block starts at first_line + newlines)
 
     def texts(self, lignes: pl.Series) -> pl.Series:
         """Original text of the given physical lines (for the quarantine)."""
@@ -304,7 +305,7 @@ def read_plain_block(
     counts = np.full(len(ends), n, dtype=np.int32)
     for i in np.flatnonzero(unsure).tolist():
         counts[i] = data.count(b";", int(starts[i]), int(ends[i])) + 1
-    index = LineIndex(data, starts, ends, first_line)
+    index = LineIndex(data, starts, ends, first_line, len(newlines))
     out = frame.select(
         (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("ligne"),
         pl.Series("nb_champs", counts, dtype=pl.Int32),

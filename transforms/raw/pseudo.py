@@ -50,46 +50,67 @@ def hmac_ids(key: bytes, messages: list[bytes] | list[str]) -> list[str]:
     return out
 
 
+class IdCache:
+    """``NIR + rang`` → ``assure_id`` for one key, kept across chunks and files of a run.
+
+    The same assuré comes back in many chunks of a history load: each distinct message is
+    hashed once per run, not once per chunk. Bounded: past ``max_entries`` it starts afresh
+    (ids are recomputed, never wrong).
+    """
+
+    def __init__(self, key: bytes, max_entries: int = 2_000_000):
+        self.key = key
+        self.max_entries = max_entries
+        self.ids: dict[str, str] = {}
+
+    def lookup(self, messages: list[str]) -> list[str]:
+        ids = self.ids
+        missing = [m for m in messages if m not in ids]
+        if missing:
+            if len(ids) + len(missing) > self.max_entries:
+                ids.clear()
+            ids.update(zip(missing, hmac_ids(self.key, missing), strict=True))
+        return [ids[m] for m in messages]
+
+
 def pseudonymise(
-    frame: pl.DataFrame, key: bytes, nir: str, psa: str, rang: str, date: str
+    frame: pl.DataFrame,
+    key: bytes | IdCache,
+    nir: str,
+    psa: str,
+    rang: str,
+    date: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Add ``assure_id`` to ``frame`` and return the identities met.
 
-    ``nir``, ``psa``: String columns (exactly one filled per row); ``rang``: Int column
-    (rang gémellaire, already defaulted to 1); ``date``: the line's date (FLX_DIS_DTD).
+    ``key``: the pseudonymisation key, or an :class:`IdCache` holding it. ``nir``, ``psa``:
+    String columns (exactly one filled per row); ``rang``: Int column (rang gémellaire,
+    already defaulted to 1); ``date``: the line's date (FLX_DIS_DTD).
     The second frame has one row per distinct (NIR, rang) with a clear NIR — the identity
     store's rows: ``assure_id``, ``BEN_NIR``, ``BEN_RNG_GEM``, ``premiere_vue`` (min date).
     """
-    msg = frame.select(pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String))).to_series()
-    distinct = msg.drop_nulls().unique()
-    ids = pl.Series(hmac_ids(key, distinct.cast(pl.Binary).to_list()), dtype=pl.String)
-    # Row -> index of its distinct (NIR, rang): ids and first-seen dates are gathered or
-    # aggregated on that integer, not on strings.
-    index = msg.replace_strict(
-        distinct, pl.Series(range(distinct.len()), dtype=pl.UInt32), default=None
+    cache = key if isinstance(key, IdCache) else IdCache(key)
+    keyed = frame.select(
+        _m=pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String)), _d=pl.col(date)
     )
-    out = frame.with_columns(assure_id=pl.coalesce(ids.gather(index), pl.col(psa)))
+    # One hash pass gives the distinct (NIR, rang) and their first date; each is hashed once
+    # (the cache spans the run), then attached to the rows by one join.
+    per_msg = keyed.drop_nulls("_m").group_by("_m").agg(premiere_vue=pl.col("_d").min())
+    ids = pl.Series("assure_id", cache.lookup(per_msg.get_column("_m").to_list()), dtype=pl.String)
+    per_msg = per_msg.with_columns(ids)
+    attached = keyed.join(
+        per_msg.select("_m", "assure_id"), on="_m", how="left", maintain_order="left"
+    ).get_column("assure_id")
+    out = frame.with_columns(assure_id=pl.coalesce(attached, pl.col(psa)))
     # Rang is one digit (1-9, checked before): the message splits back into NIR and rang.
-    identities = pl.DataFrame(
-        {
-            "assure_id": ids,
-            "BEN_NIR": distinct.str.slice(0, distinct.str.len_chars() - 1),
-            "BEN_RNG_GEM": distinct.str.slice(-1).cast(pl.Int16),
-        }
+    m = pl.col("_m")
+    identities = per_msg.select(
+        "assure_id",
+        m.str.slice(0, m.str.len_chars() - 1).alias("BEN_NIR"),
+        m.str.slice(-1).cast(pl.Int16).alias("BEN_RNG_GEM"),
+        pl.col("premiere_vue").cast(pl.Date),
     )
-    dates = frame.get_column(date)
-    if dates.n_unique() <= 1:  # a nightly file: one extraction date
-        first = dates.drop_nulls()
-        value = first[0] if first.len() else None
-        return out, identities.with_columns(premiere_vue=pl.lit(value, dtype=pl.Date))
-    per_index = (
-        pl.DataFrame({"i": index, "d": dates})
-        .drop_nulls("i")
-        .group_by("i")
-        .agg(pl.col("d").min())
-        .sort("i")
-    )
-    return out, identities.with_columns(premiere_vue=per_index.get_column("d"))
+    return out, identities
 
 
 def mask_value(value: str) -> str:

@@ -183,16 +183,17 @@ def _flags(spec: SourceSpec, refs: References, n_fields: int) -> dict[str, pl.Ex
     )
     nir, psa = _raw("BEN_NIR"), _raw("BEN_NIR_PSA")
     f["nir_exclusif"] = nir.is_null() == psa.is_null()
-    p = _nir_parts()
-    f["nir_format"] = nir.is_not_null() & ~p["fmt_ok"]
-    f["nir_cle"] = p["fmt_ok"] & (p["given_key"] != p["expected_key"])
+    # _nir_* columns: see nir_columns (the 13 characters as a number, 2A/2B as 19/18).
+    fmt_ok, n13 = pl.col("_nir_ok"), pl.col("_nir_n13")
+    f["nir_format"] = nir.is_not_null() & ~fmt_ok
+    f["nir_cle"] = fmt_ok & (pl.col("_nir_cle") != 97 - n13 % 97)
     if "nir_sexe" in spec.rules:
         sex = pl.col(v("BEN_SEX_COD"))
-        f["nir_sexe"] = p["fmt_ok"] & sex.is_in([1, 2]) & (p["sex"] != sex)
-        f["nir_annee"] = p["fmt_ok"] & (p["year"] != pl.col(v("BEN_NAI_ANN")) % 100)
+        f["nir_sexe"] = fmt_ok & sex.is_in([1, 2]) & (n13 // 10**12 != sex)
+        f["nir_annee"] = fmt_ok & ((n13 // 10**10) % 100 != pl.col(v("BEN_NAI_ANN")) % 100)
     if "fin_prescrite" in spec.rules:
         pre, fin = pl.col(v("PRE_PRE_DTD")), pl.col(v("PRE_FIN_DTE"))
-        f["fin_prescrite"] = (fin < pre) | (fin > pre.dt.offset_by(PRESCRIPTION_MAX))
+        f["fin_prescrite"] = (fin < pre) | (fin > pl.col("_pre_max"))
         dtd, dtf = pl.col(v("EXE_SOI_DTD")), pl.col(v("EXE_SOI_DTF"))
         days = (dtf - dtd).dt.total_days()
         nbr, qte = pl.col(v("PRS_ACT_NBR")), pl.col(v("PRS_ACT_QTE"))
@@ -228,6 +229,46 @@ def ensure_columns(records: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
     return records.with_columns(pl.lit(None, dtype=pl.String).alias(m) for m in missing)
 
 
+def nir_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_nir_ok`` (BEN_NIR has the NIR form), ``_nir_n13`` (its 13 first characters as
+    a number, Corsica's 2A / 2B read as 19 / 18, as the key computation wants) and
+    ``_nir_cle`` (its 2-digit key). Sex and birth year are digits of ``_nir_n13``.
+
+    Computed once per chunk on whole columns; only the few Corsican NIRs take the slower
+    replacement, on their rows alone.
+    """
+    nir = frame.get_column(v("BEN_NIR"))
+    fmt_ok = nir.str.contains(NIR_RE).fill_null(False)
+    n13 = nir.str.slice(0, 13).cast(pl.Int64, strict=False)
+    corsica = fmt_ok & n13.is_null()
+    if corsica.any():
+        # Once the format is checked, letters can only be the département 2A / 2B
+        # (positions 6-7), so a plain replacement is exact there.
+        idx = corsica.arg_true()
+        fixed = (
+            nir.gather(idx)
+            .str.slice(0, 13)
+            .str.replace("2A", "19", literal=True)
+            .str.replace("2B", "18", literal=True)
+            .cast(pl.Int64)
+        )
+        n13 = n13.scatter(idx, fixed)
+    key = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
+    return frame.with_columns(
+        fmt_ok.alias("_nir_ok"), n13.alias("_nir_n13"), key.alias("_nir_cle")
+    )
+
+
+def _prescription_limit(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``_pre_max``: PRE_PRE_DTD + 3 years (calendar), computed per distinct date."""
+    pre = frame.get_column(v("PRE_PRE_DTD"))
+    distinct = pre.drop_nulls().unique()
+    limit = distinct.dt.offset_by(PRESCRIPTION_MAX)
+    return frame.with_columns(
+        pre.replace_strict(distinct, limit, default=None, return_dtype=pl.Date).alias("_pre_max")
+    )
+
+
 def check_records(
     records: pl.DataFrame, spec: SourceSpec, refs: References, n_fields: int
 ) -> pl.DataFrame:
@@ -237,7 +278,9 @@ def check_records(
     flags), ``r_<rule>`` for every rule but ``encodage``, ``entete`` and ``doublon``, and
     ``rejete`` (some rule broken).
     """
-    frame = typed_values(ensure_columns(records, spec), spec)
+    frame = nir_columns(typed_values(ensure_columns(records, spec), spec))
+    if "fin_prescrite" in spec.rules:
+        frame = _prescription_limit(frame)
     flags = _flags(spec, refs, n_fields)
     frame = frame.with_columns(e.alias(rule_col(name)) for name, e in flags.items())
     return frame.with_columns(rejete=pl.any_horizontal([pl.col(rule_col(name)) for name in flags]))
@@ -456,18 +499,42 @@ def rejection_details(
     rejected: pl.DataFrame, spec: SourceSpec, refs: References, n_fields: int
 ) -> pl.DataFrame:
     """For rejected rows: ``regles`` (List[String], in the order of docs/regles.md) and
-    ``details`` (French, one clause per rule: « règle : message »)."""
+    ``details`` (French, one clause per rule: « règle : message »).
+
+    Each broken rule's message is evaluated on its own rows only (a chunk's few rejected
+    lines break a handful of the two dozen rules; one expression over every rule and row
+    cost more to plan than to run).
+    """
+    rules = [
+        r for r in spec.rules if rule_col(r) in rejected.columns and rejected[rule_col(r)].any()
+    ]
+    if not rules:
+        return rejected.with_columns(
+            regles=pl.lit([], dtype=pl.List(pl.String)), details=pl.lit("", dtype=pl.String)
+        )
     messages = _messages(spec, refs, n_fields)
-    rules = [r for r in spec.rules if rule_col(r) in rejected.columns]
-    return rejected.with_columns(
-        regles=pl.concat_list(
-            [pl.when(pl.col(rule_col(r))).then(pl.lit(r)) for r in rules]
-        ).list.drop_nulls(),
-        details=_join(
-            [
-                pl.when(pl.col(rule_col(r))).then(pl.format(f"{r} : {{}}", messages[r]))
-                for r in rules
-            ],
-            " | ",
-        ),
+    numbered = rejected.with_row_index("_i")
+    clauses = pl.concat(
+        [
+            numbered.filter(pl.col(rule_col(r))).select(
+                "_i",
+                pl.lit(order, dtype=pl.UInt32).alias("_ordre"),
+                pl.lit(r, dtype=pl.String).alias("regle"),
+                pl.format(f"{r} : {{}}", messages[r]).alias("clause"),
+            )
+            for order, r in enumerate(rules)
+        ]
+    )
+    per_row = (
+        clauses.sort("_i", "_ordre")
+        .group_by("_i", maintain_order=True)
+        .agg(regles=pl.col("regle"), details=pl.col("clause").drop_nulls().str.join(" | "))
+    )
+    return (
+        numbered.join(per_row, on="_i", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("regles").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("details").fill_null(""),
+        )
+        .drop("_i")
     )
