@@ -116,10 +116,17 @@ def measure(extract: Path, data: Path, chunk_bytes: int) -> dict:
 
 
 def main() -> None:
+    from flows.ingest import CHUNK_BYTES
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lignes", type=int, default=5_000_000)
     parser.add_argument("--travail", type=Path, default=Path("/tmp/ru_bench_ingest"))
-    parser.add_argument("--bloc-mo", type=int, default=48, help="taille des blocs lus (Mo)")
+    parser.add_argument(
+        "--bloc-mo",
+        type=int,
+        default=CHUNK_BYTES // 2**20,
+        help="taille des blocs lus (Mo ; défaut : celle de ru ingest)",
+    )
     parser.add_argument("--mesure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     extract = args.travail / EXTRACT

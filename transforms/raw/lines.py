@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms.raw.pseudo import NIR_LIKE_RE, IdCache, mask_texts, pseudonymise
+from transforms.raw.pseudo import NIR_LIKE_RE, mask_texts, pseudonymise
 from transforms.raw.rules import flag_doublons, rejection_details, v
 from transforms.raw.schema import Kind, References, SourceSpec
 
@@ -156,7 +156,7 @@ def split_chunk(
     n_fields: int,
     columns: list[tuple[str, str]],
     extras: list[str],
-    key: bytes | IdCache,
+    key: bytes,
     prov: Provenance,
     texts: Callable[[pl.Series], pl.Series] | None = None,
 ) -> ChunkResult:

@@ -50,32 +50,9 @@ def hmac_ids(key: bytes, messages: list[bytes] | list[str]) -> list[str]:
     return out
 
 
-class IdCache:
-    """``NIR + rang`` → ``assure_id`` for one key, kept across chunks and files of a run.
-
-    The same assuré comes back in many chunks of a history load: each distinct message is
-    hashed once per run, not once per chunk. Bounded: past ``max_entries`` it starts afresh
-    (ids are recomputed, never wrong).
-    """
-
-    def __init__(self, key: bytes, max_entries: int = 2_000_000):
-        self.key = key
-        self.max_entries = max_entries
-        self.ids: dict[str, str] = {}
-
-    def lookup(self, messages: list[str]) -> list[str]:
-        ids = self.ids
-        missing = [m for m in messages if m not in ids]
-        if missing:
-            if len(ids) + len(missing) > self.max_entries:
-                ids.clear()
-            ids.update(zip(missing, hmac_ids(self.key, missing), strict=True))
-        return [ids[m] for m in messages]
-
-
 def pseudonymise(
     frame: pl.DataFrame,
-    key: bytes | IdCache,
+    key: bytes,
     nir: str,
     psa: str,
     rang: str,
@@ -83,20 +60,19 @@ def pseudonymise(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Add ``assure_id`` to ``frame`` and return the identities met.
 
-    ``key``: the pseudonymisation key, or an :class:`IdCache` holding it. ``nir``, ``psa``:
-    String columns (exactly one filled per row); ``rang``: Int column (rang gémellaire,
-    already defaulted to 1); ``date``: the line's date (FLX_DIS_DTD).
+    ``nir``, ``psa``: String columns (exactly one filled per row); ``rang``: Int column
+    (rang gémellaire, already defaulted to 1); ``date``: the line's date (FLX_DIS_DTD).
     The second frame has one row per distinct (NIR, rang) with a clear NIR — the identity
     store's rows: ``assure_id``, ``BEN_NIR``, ``BEN_RNG_GEM``, ``premiere_vue`` (min date).
     """
-    cache = key if isinstance(key, IdCache) else IdCache(key)
     keyed = frame.select(
         _m=pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String)), _d=pl.col(date)
     )
     # One hash pass gives the distinct (NIR, rang) and their first date; each is hashed once
-    # (the cache spans the run), then attached to the rows by one join.
+    # (a cache across chunks was tried: its dictionary lookups cost more than the HMACs
+    # they saved), then attached to the rows by one join.
     per_msg = keyed.drop_nulls("_m").group_by("_m").agg(premiere_vue=pl.col("_d").min())
-    ids = pl.Series("assure_id", cache.lookup(per_msg.get_column("_m").to_list()), dtype=pl.String)
+    ids = pl.Series("assure_id", hmac_ids(key, per_msg.get_column("_m").to_list()), dtype=pl.String)
     per_msg = per_msg.with_columns(ids)
     attached = keyed.join(
         per_msg.select("_m", "assure_id"), on="_m", how="left", maintain_order="left"

@@ -254,9 +254,7 @@ def nir_columns(frame: pl.DataFrame) -> pl.DataFrame:
         )
         n13 = n13.scatter(idx, fixed)
     key = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
-    return frame.with_columns(
-        fmt_ok.alias("_nir_ok"), n13.alias("_nir_n13"), key.alias("_nir_cle")
-    )
+    return frame.with_columns(fmt_ok.alias("_nir_ok"), n13.alias("_nir_n13"), key.alias("_nir_cle"))
 
 
 def _prescription_limit(frame: pl.DataFrame) -> pl.DataFrame:
@@ -286,6 +284,18 @@ def check_records(
     return frame.with_columns(rejete=pl.any_horizontal([pl.col(rule_col(name)) for name in flags]))
 
 
+def _shared_keys(frame: pl.DataFrame, keys: list[str]) -> pl.Series:
+    """Rows whose key (``keys`` columns) another row of ``frame`` has: equal keys have equal
+    64-bit hashes, so the exact comparison runs only on rows whose hash is shared."""
+    hashes = frame.select(keys).hash_rows(seed=0)
+    candidates = hashes.is_duplicated()
+    if not candidates.any():
+        return candidates
+    idx = candidates.arg_true()
+    exact = frame.select(keys)[idx].select(pl.struct(keys).is_duplicated()).to_series()
+    return pl.repeat(False, candidates.len(), dtype=pl.Boolean, eager=True).scatter(idx, exact)
+
+
 def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFrame) -> pl.DataFrame:
     """Add ``r_doublon`` and update ``rejete``; rows keep their order.
 
@@ -303,7 +313,7 @@ def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFram
         frame = frame.with_columns(pl.col("_known").fill_null(False))
     else:
         frame = checked.with_columns(_known=pl.lit(False))
-    shared = frame.select(pl.struct(keys).is_duplicated() & has_key).to_series()
+    shared = _shared_keys(frame, keys) & frame.select(has_key).to_series()
     doublon = has_key & pl.col("_known")
     if shared.any():
         # Rows sharing their key with another row of the chunk: the first clean one (not
