@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli_common import DataOption, fail
+from flows.cli_common import DataOption, day_parser, fail
 from flows.settings import DataPaths
 
 if TYPE_CHECKING:
@@ -694,7 +694,8 @@ def check(
         dt.datetime | None,
         typer.Option(
             "--as-of",
-            formats=["%Y-%m-%d"],
+            parser=day_parser("--as-of"),
+            metavar="AAAA-MM-JJ",
             help="Ne contrôle que les lignes de la date d'arrêté D (AAAA-MM-JJ) des tables "
             "construites à une date ; lignes_ij et actions sont contrôlées en entier.",
             show_default=False,

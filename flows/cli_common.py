@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -21,11 +22,31 @@ DataOption = Annotated[
     ),
 ]
 
+def day_parser(option: str) -> Callable[[str | datetime], datetime]:
+    """Parser of an ``AAAA-MM-JJ`` option: an invalid value stops the command with a French
+    message naming the option (Click's own would be in English)."""
+
+    def parse(value: str | datetime) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.strptime(value.strip(), "%Y-%m-%d")
+        except ValueError:
+            fail(
+                f"{option} : date invalide « {value} » (attendu AAAA-MM-JJ, une date qui "
+                "existe, par exemple 2026-10-31)",
+                code=2,
+            )
+
+    return parse
+
+
 AsOfOption = Annotated[
     datetime | None,
     typer.Option(
         "--as-of",
-        formats=["%Y-%m-%d"],
+        parser=day_parser("--as-of"),
+        metavar="AAAA-MM-JJ",
         help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
         "disposition ingérée.",
         show_default=False,

@@ -1,8 +1,9 @@
 """``ru train``: train, evaluate and (if it beats the baseline) promote the chronicity model.
 
 Builds the point-in-time snapshots of the arrêts at past dates S with the same code path as
-``ru build`` (``transforms.runner.arrets_snapshots``: each snapshot sees only the lines and
-actions visible at S) and the arrêts at D for the labels, then fits and evaluates the model
+``ru build`` (``transforms.snapshots.arrets_en_cours_snapshots``: the build's models, each
+snapshot seeing only the lines and actions visible at S, run on the assurés that changed
+since the previous date) and the arrêts at D for the labels, then fits and evaluates the model
 (``models/training.py``), saves the version (skops + metadata + model card) and moves the
 ``promu.json`` pointer only when the model beats the duration-only baseline.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli_common import DataOption, fail
+from flows.cli_common import DataOption, day_parser, fail
 from flows.settings import CONFIG_DIR, DataPaths, Settings
 
 if TYPE_CHECKING:
@@ -87,16 +88,20 @@ def training_frames(
     """The arrêts at every snapshot date S (stacked) and at D, computed point in time from
     the warehouse's ``lignes_ij`` and ``actions`` (read only; nothing is written).
 
-    With ``reuse_stored``, the dates whose arrêts ``ru build`` already stored in the table
-    ``arrets`` (a nightly run at S: the same models on the lines visible at S) are read from
-    it instead of being recomputed; the others are computed.
+    Computed snapshots hold the training population only (``MAL`` arrêts en cours of
+    ``duree_min`` to ``duree_max`` days at S) and the arrêts at D those of their assurés, as
+    ``ru build`` computes them at each date (``transforms.snapshots``: the same models, run
+    at each date on the assurés whose lines changed since the previous one). With
+    ``reuse_stored``, the dates whose arrêts ``ru build`` already stored in the table
+    ``arrets`` (a nightly run at S) are read from it instead (every row of the date).
     """
     import polars as pl
 
     from flows.build import build_params
     from flows.warehouse import table_exists
+    from models.features import eligible_condition
     from models.training import snapshot_dates
-    from transforms.runner import arrets_snapshots
+    from transforms.snapshots import arrets_en_cours_snapshots
 
     row = con.execute(
         "select min(FLX_DIS_DTD) from lignes_ij where FLX_DIS_DTD <= $d", {"d": as_of}
@@ -111,25 +116,44 @@ def training_frames(
             f"d'historique plus {params.seuil_chronique_jours - params.duree_min} jours de recul "
             "et deux dates d'observation."
         )
-    wanted = [*dates, as_of]
-    parts = []
+    parts, at_d = [], None
+    wanted = list(dates)
     if reuse_stored and table_exists(con, "arrets"):
         stored = con.sql(
-            "select * from arrets where list_contains($dates, as_of)", params={"dates": wanted}
+            "select * from arrets where list_contains($dates, as_of)",
+            params={"dates": [*dates, as_of]},
         ).pl()
         if not stored.is_empty():
-            parts.append(stored)
             found = set(stored["as_of"].unique().to_list())
-            wanted = [d for d in wanted if d not in found]
             log.info("%d photographie(s) lue(s) dans la table arrets", len(found))
-    if wanted:
-        computed, _ = arrets_snapshots(con, build_params(as_of, settings), wanted, ref_elsm)
-        if parts:  # same types as the stored table, which scoring reads
-            computed = computed.select(pl.col(c).cast(t) for c, t in parts[0].schema.items())
-        parts.append(computed)
-    stacked = pl.concat(parts, how="vertical")
-    at_d = stacked.filter(pl.col("as_of") == as_of)
-    snapshots = stacked.filter(pl.col("as_of") != as_of)
+            wanted = [d for d in dates if d not in found]
+            parts.append(stored.filter(pl.col("as_of") != as_of))
+            if as_of in found:
+                at_d = stored.filter(pl.col("as_of") == as_of)
+    schema = parts[0].schema if parts else None
+    keep = eligible_condition(params.duree_min, params.duree_max)
+    # Only the training rows and, at D, the arrêts of their assurés (for the labels) are
+    # computed: the models run on the assurés that changed since the previous date.
+    seen = parts[0].filter(keep)["assure_id"].unique().to_list() if parts and at_d is None else []
+    if wanted or at_d is None:
+        computed = arrets_en_cours_snapshots(
+            con,
+            build_params(as_of, settings),
+            wanted,
+            ref_elsm,
+            final=None if at_d is not None else as_of,
+            final_assures=seen,
+            keep=keep,
+        )
+        log.info("photographies calculées : %s s", computed.durations)
+        if wanted:
+            rows = computed.en_cours
+            if schema is not None:  # same types as the stored table, which scoring reads
+                rows = rows.select(pl.col(c).cast(t) for c, t in schema.items())
+            parts.append(rows)
+        if at_d is None:
+            at_d = computed.final
+    snapshots = pl.concat(parts, how="vertical")
     return snapshots, at_d, dates
 
 
@@ -207,7 +231,8 @@ def train(
         dt.datetime | None,
         typer.Option(
             "--as-of",
-            formats=["%Y-%m-%d"],
+            parser=day_parser("--as-of"),
+            metavar="AAAA-MM-JJ",
             help="Date d'arrêté d'entraînement D (AAAA-MM-JJ) : rien de postérieur n'est lu. "
             "Par défaut : la dernière date de mise à disposition ingérée.",
             show_default=False,

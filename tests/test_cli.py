@@ -38,3 +38,15 @@ def test_query_without_warehouse_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["query", "select 1", "--data", str(tmp_path / "vide")])
     assert result.exit_code == 1
     assert "entrepôt introuvable" in flat(result.output) and "ru ingest" in flat(result.output)
+
+
+def test_an_invalid_as_of_date_is_refused_in_french_before_anything_runs(tmp_path):
+    data = tmp_path / "d"
+    for name in ("check", "build", "train", "target", "route", "export", "indicators"):
+        for bad in ("2026-13-01", "2026-02-30", "31/10/2026"):
+            result = runner.invoke(app, [name, "--as-of", bad, "--data", str(data)])
+            assert result.exit_code == 2, (name, bad, result.output)
+            text = flat(result.output)
+            assert f"--as-of : date invalide « {bad} »" in text, (name, text)
+            assert "Invalid value" not in text
+    assert not data.exists()  # refused while parsing: no data folder created
