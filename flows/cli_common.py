@@ -22,6 +22,7 @@ DataOption = Annotated[
     ),
 ]
 
+
 def day_parser(option: str) -> Callable[[str | datetime], datetime]:
     """Parser of an ``AAAA-MM-JJ`` option: an invalid value stops the command with a French
     message naming the option (Click's own would be in English)."""
