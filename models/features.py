@@ -49,8 +49,8 @@ MEDICAL = frozenset(f.name for f in FEATURES if f.medical)
 ENCODED_ORDER = CATEGORICAL + NUMERIC
 
 
-def eligible(arrets: pl.DataFrame, duree_min: int, duree_max: int | None = None) -> pl.Series:
-    """Rows the model scores: ``MAL`` arrêts en cours with ``duree_min ≤ duree_jours (≤ max)``."""
+def eligible_condition(duree_min: int, duree_max: int | None = None) -> pl.Expr:
+    """The condition of :func:`eligible` as an expression (nulls count as false)."""
     cond = (
         (pl.col("risque") == "MAL")
         & pl.col("en_cours").fill_null(False)
@@ -58,7 +58,12 @@ def eligible(arrets: pl.DataFrame, duree_min: int, duree_max: int | None = None)
     )
     if duree_max is not None:
         cond = cond & (pl.col("duree_jours") <= duree_max)
-    return arrets.select(cond.fill_null(False).alias("eligible")).to_series()
+    return cond.fill_null(False)
+
+
+def eligible(arrets: pl.DataFrame, duree_min: int, duree_max: int | None = None) -> pl.Series:
+    """Rows the model scores: ``MAL`` arrêts en cours with ``duree_min ≤ duree_jours (≤ max)``."""
+    return arrets.select(eligible_condition(duree_min, duree_max).alias("eligible")).to_series()
 
 
 def feature_types(frame: pl.DataFrame) -> dict[str, str]:

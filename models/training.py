@@ -2,7 +2,7 @@
 
 Pure functions: frames and typed parameters in, a fitted pipeline and its metrics out. The
 snapshots themselves (``arrets`` at past dates S, same code path as ``ru build``) are built
-by ``flows/train.py`` with :func:`transforms.runner.arrets_snapshots`.
+by ``flows/train.py`` with :func:`transforms.snapshots.arrets_en_cours_snapshots`.
 
 Label: ``chronique`` = the arrêt reaches ``seuil_chronique_jours`` (180) days. For a row of the
 snapshot S with duration d, it is settled on S + (180 − d); a row is used only when that date

@@ -522,11 +522,16 @@ def test_snapshots_and_labels_see_nothing_after_their_date(warehouse_paths, tmp_
     from flows.build import build_params, load_ref_elsm
     from flows.settings import load_settings
     from flows.warehouse import warehouse
+    from models.features import eligible_condition
     from transforms.runner import arrets_snapshots
 
     with warehouse(at_s) as con:
         alone, _ = arrets_snapshots(con, build_params(s, load_settings()), [s], load_ref_elsm())
-    assert alone.sort(key).equals(snapshots.filter(pl.col("as_of") == s).sort(key))
+    population = eligible_condition(PARAMS.duree_min, PARAMS.duree_max)
+    assert alone.filter(population).height > 0
+    assert (
+        alone.filter(population).sort(key).equals(snapshots.filter(pl.col("as_of") == s).sort(key))
+    )
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -100,13 +100,19 @@ def _is_model(name: str, root: Path) -> bool:
     return name in PYTHON_MODELS or _sql_path(name, root) is not None
 
 
-def plan(targets: Sequence[str], root: Path = TRANSFORMS_DIR) -> list[Model]:
-    """The models needed for ``targets``, dependencies first (depth-first, stable)."""
+def plan(
+    targets: Sequence[str], root: Path = TRANSFORMS_DIR, given: Collection[str] = ()
+) -> list[Model]:
+    """The models needed for ``targets``, dependencies first (depth-first, stable).
+
+    ``given`` models are taken as already run (their tables exist): neither they nor their
+    own dependencies are planned.
+    """
     order: list[Model] = []
     state: dict[str, str] = {}
 
     def visit(name: str, chain: tuple[str, ...]) -> None:
-        if state.get(name) == "done":
+        if state.get(name) == "done" or name in given:
             return
         if state.get(name) == "visiting":
             raise ModelError(f"dépendance circulaire : {' -> '.join((*chain, name))}")
@@ -201,6 +207,7 @@ def run_models(
     params: Mapping[str, Any],
     inputs: Mapping[str, Any] | None = None,
     root: Path = TRANSFORMS_DIR,
+    given: Collection[str] = (),
 ) -> RunResult:
     """Run ``targets`` and their dependencies inside an active :func:`scratch` catalog.
 
@@ -209,13 +216,15 @@ def run_models(
     unambiguous next to warehouse tables of the same name (``arrets``).
     ``params`` are the bound values (``$as_of`` …): each SQL model gets the ones it uses, a
     Polars model gets them all as keyword arguments. ``inputs`` are extra relations or
-    frames (e.g. ``ref_elsm``) copied into the scratch catalog under their names. Returns
-    the relations of every model run; the caller's database is only read.
+    frames (e.g. ``ref_elsm``) copied into the scratch catalog under their names. ``given``
+    names models whose tables an earlier call already left in the scratch catalog: they are
+    read, not run again. Returns the relations of every model run; the caller's database is
+    only read.
     """
     result = RunResult()
     for name, value in (inputs or {}).items():
         _store_frame(con, name, _to_polars(value))
-    for model in plan(targets, root):
+    for model in plan(targets, root, given):
         start = time.perf_counter()
         if model.sql is not None:
             missing = [p for p in model.parameters if p not in params]
