@@ -732,7 +732,7 @@ class _FileLoad:
         self.rules: Counter[str] = Counter()
         self.identities: list[pl.DataFrame] = []
         self.seen_keys: list[pl.DataFrame] = []  # accepted keys of this file, with hash _h
-        self.seen_hashes = _empty_hashes()
+        self.seen_hashes = _SortedRuns()
         self.lake_tmp: Path | None = None
         self.lake_final: Path | None = None
         self.writer = None
@@ -941,8 +941,7 @@ class _FileLoad:
             # Sorted queries walk the sorted array in order: ten times faster than random
             # probes into millions of hashes (cache misses).
             h = np.sort(hashes.to_numpy())
-            pos = np.searchsorted(self.seen_hashes, h).clip(max=len(self.seen_hashes) - 1)
-            found_hashes = h[self.seen_hashes[pos] == h]
+            found_hashes = self.seen_hashes.found(h)
             if len(found_hashes):
                 hits = hashes.is_in(pl.Series(found_hashes, dtype=pl.UInt64).implode())
                 candidates = keys.with_columns(_h=hashes).filter(hits)
@@ -975,9 +974,7 @@ class _FileLoad:
             keys = accepted.select(list(self.spec.key))
             hashes = keys.hash_rows(seed=_KEY_HASH_SEED)
             self.seen_keys.append(keys.with_columns(_h=hashes))
-            merged = np.concatenate([self.seen_hashes, np.sort(hashes.to_numpy())])
-            merged.sort(kind="stable")
-            self.seen_hashes = merged
+            self.seen_hashes.add(hashes.to_numpy())
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
         """Append a chunk to the lake file, in a background thread (pyarrow releases the
@@ -1071,10 +1068,34 @@ def _merge_identities(frames: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def _empty_hashes():
-    import numpy as np
+class _SortedRuns:
+    """A growing set of 64-bit hashes as a few sorted arrays whose sizes at least double
+    from the newest to the oldest (merged when a newer one catches up): adding a chunk's
+    hashes costs a sort of the chunk plus amortised linear merges, not a re-sort of
+    everything seen; a lookup is one binary search per run (a handful)."""
 
-    return np.empty(0, dtype=np.uint64)
+    def __init__(self) -> None:
+        self.runs: list = []
+
+    def add(self, hashes) -> None:
+        import numpy as np
+
+        self.runs.append(np.sort(hashes))
+        while len(self.runs) >= 2 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            newer = self.runs.pop()
+            merged = np.concatenate([self.runs.pop(), newer])
+            merged.sort(kind="stable")  # two sorted runs: a linear merge
+            self.runs.append(merged)
+
+    def found(self, sorted_queries):
+        """The values of ``sorted_queries`` (sorted) present in the set."""
+        import numpy as np
+
+        hit = np.zeros(len(sorted_queries), dtype=bool)
+        for run in self.runs:
+            pos = np.searchsorted(run, sorted_queries).clip(max=len(run) - 1)
+            hit |= run[pos] == sorted_queries
+        return sorted_queries[hit]
 
 
 def _unique_names(header: list[str]) -> list[str]:

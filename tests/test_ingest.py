@@ -655,3 +655,21 @@ def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path):
     finally:
         con.close()
     assert got == [(NIR_1, dt.date(2024, 3, 16))]
+
+
+def test_sorted_runs_find_exactly_the_hashes_added_and_stay_few():
+    import numpy as np
+
+    from flows.ingest import _SortedRuns
+
+    rng = np.random.default_rng(7)
+    runs, added = _SortedRuns(), set()
+    for size in [5, 300, 40, 40, 1000, 1, 77, 500, 500, 500]:
+        chunk = rng.integers(0, 2**20, size, dtype=np.uint64)  # small range: repeats too
+        queries = np.sort(rng.integers(0, 2**20, 400, dtype=np.uint64))
+        expected = [q for q in queries.tolist() if q in added]
+        assert runs.found(queries).tolist() == expected
+        runs.add(chunk)
+        added.update(chunk.tolist())
+        sizes = [len(r) for r in runs.runs]
+        assert all(a > 2 * b for a, b in zip(sizes, sizes[1:], strict=False)), sizes
