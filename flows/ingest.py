@@ -966,10 +966,7 @@ class _FileLoad:
         return out.cast(keys.schema) if out.height else keys.clear()
 
     def _remember_keys(self, accepted: pl.DataFrame) -> None:
-        """Keep this chunk's accepted keys, and their hashes in one sorted array (merging
-        two sorted runs is linear)."""
-        import numpy as np
-
+        """Keep this chunk's accepted keys, and their hashes in the sorted runs."""
         if accepted.height:
             keys = accepted.select(list(self.spec.key))
             hashes = keys.hash_rows(seed=_KEY_HASH_SEED)

@@ -658,6 +658,8 @@ def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path):
 
 
 def test_sorted_runs_find_exactly_the_hashes_added_and_stay_few():
+    import itertools
+
     import numpy as np
 
     from flows.ingest import _SortedRuns
@@ -672,4 +674,4 @@ def test_sorted_runs_find_exactly_the_hashes_added_and_stay_few():
         runs.add(chunk)
         added.update(chunk.tolist())
         sizes = [len(r) for r in runs.runs]
-        assert all(a > 2 * b for a, b in zip(sizes, sizes[1:], strict=False)), sizes
+        assert all(a > 2 * b for a, b in itertools.pairwise(sizes)), sizes
