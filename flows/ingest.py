@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
+    from transforms.raw.dialect import EncodingState
     from transforms.raw.schema import References, SourceSpec
 
 log = logging.getLogger("ru.ingest")
@@ -457,64 +458,81 @@ class _CsvReader:
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
             raise _Unreadable(f"gzip illisible ou tronqué : {exc}") from exc
 
-    def chunks(self) -> Iterator[tuple[pl.DataFrame, int]]:
-        """(records with ``ligne``/``texte``, raw bytes consumed) per chunk; sets header."""
-        from transforms.raw.dialect import (
-            CP1252,
-            ENCODING_LABELS,
-            EncodingState,
-            cut_at_record_end,
-            start_state,
-        )
-        from transforms.raw.parsing import parse_header, split_records
+    def _blocks(self) -> Iterator[tuple[bytes, EncodingState, int, int]]:
+        """Blocks of whole records: ``(bytes, encoding state, offset of the block in the
+        file after the BOM, raw bytes consumed so far)``; the BOM is skipped and the state is
+        set from the file's first bytes (``decode``: see the class).
+
+        A block ends at a record end; the incomplete record after it starts the next block.
+        Without double quotes (the common case) the cut is the block's last newline and the
+        block is copied once; with quotes, quotes are counted from the record start
+        (``cut_at_record_end``).
+        """
+        from transforms.raw.dialect import CP1252, EncodingState, cut_at_record_end, start_state
 
         raw, fh = self._open()
         try:
-            buffer = self._read(fh)
-            state, skip = start_state(buffer)
+            block = self._read(fh)
+            state, skip = start_state(block)
             if self.decode_mode == "cp1252":
                 state = EncodingState(encoding=CP1252, forced=True)
-            buffer = buffer[skip:]
+            if skip:
+                block = block[skip:]
             offset = skip
-            line_no = 1
-            last_pos = 0
-            eof = False
+            pending = b""  # the start of a record cut by the end of the previous read
+            empty = True
             while True:
-                if not eof and len(buffer) < self.chunk_bytes:
-                    more = self._read(fh)
-                    eof = not more
-                    buffer += more
-                cut = len(buffer) if eof else cut_at_record_end(buffer)
-                if cut == 0 and not eof:
-                    more = self._read(fh)
-                    eof = not more
-                    buffer += more
-                    continue
-                t0 = time.perf_counter()
-                piece, buffer = buffer[:cut], buffer[cut:]
-                if self.decode_mode == "replace":
-                    text = piece.decode("utf-8", errors="replace")
+                if not block:  # end of file: the last record, without its newline
+                    if pending or empty:  # an empty file is one empty block (no header)
+                        yield pending, state, offset, raw.tell()
+                    return
+                if b'"' in block or b'"' in pending:
+                    joined = pending + block
+                    cut = cut_at_record_end(joined)
+                    piece, pending = joined[:cut], joined[cut:]
                 else:
-                    text = state.decode(piece, offset)
-                    self.encoding = ENCODING_LABELS[state.encoding]
-                offset += len(piece)
-                if self.header is None:
-                    end = text.find("\n")
-                    head = text if end < 0 else text[:end]
-                    self.header = parse_header(head)
-                    text = "" if end < 0 else text[end + 1 :]
-                    line_no = 2
-                records = split_records(text, line_no)
-                line_no += text.count("\n")
-                self.timings["lecture"] += time.perf_counter() - t0
-                pos = raw.tell()
-                yield records, pos - last_pos
-                last_pos = pos
-                if eof and not buffer:
-                    break
+                    nl = block.rfind(b"\n")
+                    if nl < 0:
+                        piece, pending = b"", pending + block
+                    elif pending:
+                        piece = b"".join((pending, memoryview(block)[: nl + 1]))
+                        pending = block[nl + 1 :]
+                    else:
+                        piece = block if nl + 1 == len(block) else block[: nl + 1]
+                        pending = block[nl + 1 :]
+                if piece:
+                    empty = False
+                    yield piece, state, offset, raw.tell()
+                    offset += len(piece)
+                block = self._read(fh)
         finally:
             fh.close()
             raw.close()
+
+    def chunks(self) -> Iterator[tuple[pl.DataFrame, int]]:
+        """(records with ``ligne``/``texte``, raw bytes consumed) per chunk; sets header."""
+        from transforms.raw.dialect import ENCODING_LABELS
+        from transforms.raw.parsing import parse_header, split_records
+
+        line_no, last_pos = 1, 0
+        for piece, state, offset, pos in self._blocks():
+            t0 = time.perf_counter()
+            if self.decode_mode == "replace":
+                text = piece.decode("utf-8", errors="replace")
+            else:
+                text = state.decode(piece, offset)
+                self.encoding = ENCODING_LABELS[state.encoding]
+            if self.header is None:
+                end = text.find("\n")
+                head = text if end < 0 else text[:end]
+                self.header = parse_header(head)
+                text = "" if end < 0 else text[end + 1 :]
+                line_no = 2
+            records = split_records(text, line_no)
+            line_no += text.count("\n")
+            self.timings["lecture"] += time.perf_counter() - t0
+            yield records, pos - last_pos
+            last_pos = pos
 
     def field_chunks(
         self, on_header: Callable[[list[str]], list[str]]
@@ -528,13 +546,7 @@ class _CsvReader:
         and given by the returned function for the lines that need it); any other chunk takes
         the exact path (``split_records`` + ``split_fields``, with ``texte``).
         """
-        from transforms.raw.dialect import (
-            CP1252,
-            ENCODING_LABELS,
-            EncodingState,
-            cut_at_record_end,
-            start_state,
-        )
+        from transforms.raw.dialect import CP1252, ENCODING_LABELS
         from transforms.raw.parsing import (
             parse_header,
             read_plain_block,
@@ -542,66 +554,38 @@ class _CsvReader:
             split_records,
         )
 
-        raw, fh = self._open()
-        try:
-            buffer = self._read(fh)
-            state, skip = start_state(buffer)
-            if self.decode_mode == "cp1252":
-                state = EncodingState(encoding=CP1252, forced=True)
-            buffer = buffer[skip:]
-            offset = skip
-            line_no = 1
-            last_pos = 0
-            eof = False
-            names: list[str] | None = None
-            while True:
-                if not eof and len(buffer) < self.chunk_bytes:
-                    more = self._read(fh)
-                    eof = not more
-                    buffer += more
-                cut = len(buffer) if eof else cut_at_record_end(buffer)
-                if cut == 0 and not eof:
-                    more = self._read(fh)
-                    eof = not more
-                    buffer += more
-                    continue
-                t0 = time.perf_counter()
-                piece, buffer = buffer[:cut], buffer[cut:]
-                if piece.isascii():
-                    # Same text in every allowed encoding; the decision is not changed.
-                    self.encoding = ENCODING_LABELS[state.encoding]
-                    data = piece
-                else:
-                    text = state.decode(piece, offset)
-                    self.encoding = ENCODING_LABELS[state.encoding]
-                    data = text.encode("utf-8") if state.encoding == CP1252 else piece
-                offset += len(piece)
-                if names is None:
-                    end = data.find(b"\n")
-                    head = data if end < 0 else data[:end]
-                    self.header = parse_header(head.decode("utf-8"))
-                    names = on_header(self.header)
-                    data = b"" if end < 0 else data[end + 1 :]
-                    line_no = 2
-                fast = read_plain_block(data, names, line_no)
-                if fast is not None:
-                    fields, index = fast
-                    texts = index.texts
-                    line_no += index.newlines
-                else:
-                    records = split_records(data.decode("utf-8"), line_no)
-                    fields = split_fields(records, names) if names else records
-                    texts = None
-                    line_no += data.count(b"\n")
-                self.timings["lecture"] += time.perf_counter() - t0
-                pos = raw.tell()
-                yield fields, pos - last_pos, texts
-                last_pos = pos
-                if eof and not buffer:
-                    break
-        finally:
-            fh.close()
-            raw.close()
+        line_no, last_pos = 1, 0
+        names: list[str] | None = None
+        for piece, state, offset, pos in self._blocks():
+            t0 = time.perf_counter()
+            if piece.isascii():
+                # Same text in every allowed encoding; the decision is not changed.
+                self.encoding = ENCODING_LABELS[state.encoding]
+                data = piece
+            else:
+                text = state.decode(piece, offset)
+                self.encoding = ENCODING_LABELS[state.encoding]
+                data = text.encode("utf-8") if state.encoding == CP1252 else piece
+            if names is None:
+                end = data.find(b"\n")
+                head = data if end < 0 else data[:end]
+                self.header = parse_header(head.decode("utf-8"))
+                names = on_header(self.header)
+                data = b"" if end < 0 else data[end + 1 :]
+                line_no = 2
+            fast = read_plain_block(data, names, line_no)
+            if fast is not None:
+                fields, index = fast
+                texts = index.texts
+                line_no += index.newlines
+            else:
+                records = split_records(data.decode("utf-8"), line_no)
+                fields = split_fields(records, names) if names else records
+                texts = None
+                line_no += data.count(b"\n")
+            self.timings["lecture"] += time.perf_counter() - t0
+            yield fields, pos - last_pos, texts
+            last_pos = pos
 
 
 def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
