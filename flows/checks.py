@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli_common import DataOption, day_parser, fail
+from flows.cli_common import DataOption, as_of_option, fail
 from flows.settings import DataPaths
 
 if TYPE_CHECKING:
@@ -685,22 +685,18 @@ def checks_at(
     return ChecksSummary(as_of, reports, index, round(time.perf_counter() - started, 3))
 
 
+CheckAsOfOption = as_of_option(
+    "Ne contrôle que les lignes de la date d'arrêté D (AAAA-MM-JJ) des tables "
+    "construites à une date ; lignes_ij et actions sont contrôlées en entier."
+)
+
+
 def check(
     tables: Annotated[
         list[str] | None,
         typer.Argument(help="Tables à contrôler (par défaut : toutes celles de l'entrepôt)."),
     ] = None,
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--as-of",
-            parser=day_parser("--as-of"),
-            metavar="AAAA-MM-JJ",
-            help="Ne contrôle que les lignes de la date d'arrêté D (AAAA-MM-JJ) des tables "
-            "construites à une date ; lignes_ij et actions sont contrôlées en entier.",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: CheckAsOfOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Affiche le résumé en JSON.")] = False,
     data: DataOption = None,
 ) -> None:

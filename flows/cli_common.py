@@ -42,17 +42,23 @@ def day_parser(option: str) -> Callable[[str | datetime], datetime]:
     return parse
 
 
-AsOfOption = Annotated[
-    datetime | None,
-    typer.Option(
-        "--as-of",
-        parser=day_parser("--as-of"),
-        metavar="AAAA-MM-JJ",
-        help="Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à "
-        "disposition ingérée.",
-        show_default=False,
-    ),
-]
+def as_of_option(help_text: str) -> object:
+    """The ``--as-of AAAA-MM-JJ`` option with its help text (see :func:`day_parser`)."""
+    return Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            parser=day_parser("--as-of"),
+            metavar="AAAA-MM-JJ",
+            help=help_text,
+            show_default=False,
+        ),
+    ]
+
+
+AsOfOption = as_of_option(
+    "Date d'arrêté D (AAAA-MM-JJ). Par défaut : la dernière date de mise à disposition ingérée."
+)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

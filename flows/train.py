@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.cli_common import DataOption, day_parser, fail
+from flows.cli_common import DataOption, as_of_option, fail
 from flows.settings import CONFIG_DIR, DataPaths, Settings
 
 if TYPE_CHECKING:
@@ -226,18 +226,14 @@ def train_at(
     return summary
 
 
+TrainAsOfOption = as_of_option(
+    "Date d'arrêté d'entraînement D (AAAA-MM-JJ) : rien de postérieur n'est lu. "
+    "Par défaut : la dernière date de mise à disposition ingérée."
+)
+
+
 def train(
-    as_of: Annotated[
-        dt.datetime | None,
-        typer.Option(
-            "--as-of",
-            parser=day_parser("--as-of"),
-            metavar="AAAA-MM-JJ",
-            help="Date d'arrêté d'entraînement D (AAAA-MM-JJ) : rien de postérieur n'est lu. "
-            "Par défaut : la dernière date de mise à disposition ingérée.",
-            show_default=False,
-        ),
-    ] = None,
+    as_of: TrainAsOfOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Affiche le résumé en JSON.")] = False,
     data: DataOption = None,
 ) -> None:
