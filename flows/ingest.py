@@ -49,6 +49,9 @@ _KEY_HASH_SEED = 20261031
 # enough, and it bounds what one file's transaction keeps in memory.
 DUCKDB_MEMORY_LIMIT = "256MB"
 PARQUET_BATCH_ROWS = 500_000
+# Identities met in a file's chunks are merged (one row per assuré) past this many rows
+# (about 250 MB); below it the identity store's SQL does the merge once, at the end.
+IDENTITY_ROWS_BEFORE_MERGE = 3_000_000
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
 
@@ -884,7 +887,7 @@ class _FileLoad:
         self.timings["attente_insertion_duckdb"] += t4 - t3
         self.timings["ecriture_parquet"] += t5 - t4
         self.identities.append(result.identities)
-        if len(self.identities) >= 8:
+        if sum(f.height for f in self.identities) > IDENTITY_ROWS_BEFORE_MERGE:
             # The same assuré comes back in many chunks: keep one row per identity (earliest
             # date) so memory grows with the file's distinct identities, not its chunks.
             self.identities = [_merge_identities(self.identities)]
@@ -1014,11 +1017,13 @@ class _FileLoad:
             self.lake_tmp.unlink()
 
     def store_identities(self, ident_con: duckdb.DuckDBPyConnection) -> None:
+        import polars as pl
+
         frames = [f for f in self.identities if f.height]
         if not frames:
             return
-        ids = _merge_identities(frames)  # earliest date per identity, over all chunks
-        ident_con.register("_identites", ids.to_arrow())
+        # The SQL keeps one row per identity (earliest date) over all chunks.
+        ident_con.register("_identites", pl.concat(frames).to_arrow())
         try:
             ident_con.execute(_sql("identites_nouvelles"))
         finally:
