@@ -968,7 +968,8 @@ class _FileLoad:
         import polars as pl
         import pyarrow.parquet as pq
 
-        table = lake.to_arrow(compat_level=pl.CompatLevel.oldest())
+        # Newest Arrow types (string views): no conversion copy; same Parquet columns.
+        table = lake.to_arrow(compat_level=pl.CompatLevel.newest())
         if self.writer is None:
             from transforms.raw.lake import lake_relpath
 
