@@ -273,3 +273,29 @@ def test_distinct_parsing_equals_direct_parsing(monkeypatch):
         assert direct[name].to_list() == by_distinct[name].to_list(), name
     assert direct["rejete"].to_list() == [False, True, False, True, True] * 10
     assert direct.select(pl.col("_v_BEN_NAI_ANN")).to_series()[3] is None
+
+
+def test_distinct_parsing_keeps_its_codes_across_chunks_and_starts_afresh_past_its_bound(
+    monkeypatch,
+):
+    import gc
+
+    import polars as pl
+
+    from transforms.raw import rules
+    from transforms.raw.schema import IJ_PAIEMENTS
+
+    spec = IJ_PAIEMENTS.column("EXE_SOI_DTD")
+    chunks = [
+        ["01/03/2024", None, "2024-03-02", "31/02/2024"],
+        ["05/03/2024", "01/03/2024", "x", "2024-03-02"],
+        ["07/03/2024", "07/03/2024", "1/3/2024", None],
+    ]
+    monkeypatch.setattr(rules, "MAX_CATEGORIES", 6)
+    for texts in chunks * 2:
+        gc.collect()  # the mapping must survive between chunks
+        frame = pl.DataFrame({"EXE_SOI_DTD": texts}, schema={"EXE_SOI_DTD": pl.String})
+        by_distinct = rules._parse_distinct(frame, spec)
+        direct = frame.select(rules._parse_expr(spec, pl.col("EXE_SOI_DTD"))).to_series()
+        assert by_distinct.to_list() == direct.to_list(), texts
+    assert rules._PARSED[spec].parsed.len() <= 6 + 4  # started afresh past the bound

@@ -12,6 +12,8 @@ the list of rules and the French detail message.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -89,15 +91,49 @@ def _few_values(c: ColumnSpec) -> bool:
     return c.kind in (Kind.INT, Kind.DATE) or c.low_cardinality
 
 
+# Largest number of distinct texts a column's category mapping may hold before it starts
+# afresh (a long-running process meeting many malformed values).
+MAX_CATEGORIES = 1_000_000
+
+
+@dataclass
+class _ParsedCategories:
+    """The texts of one column seen by this process, as a Polars category mapping (codes are
+    stable, the mapping only grows), and their typed values, parsed once each."""
+
+    categories: pl.Categories
+    parsed: pl.Series
+    # Polars frees a mapping no Series refers to (codes would then restart at 0): an empty
+    # Series of this dtype keeps it alive as long as this state.
+    keeper: pl.Series
+
+
+_PARSED: dict[ColumnSpec, _ParsedCategories] = {}
+_PARSED_LOCK = threading.Lock()
+
+
 def _parse_distinct(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
     """Typed values of a column with few distinct texts (dates, integers, daily amounts):
-    each distinct text is parsed once and mapped back."""
+    the texts are coded against the column's category mapping (one hash per row) and each
+    text is parsed once per process, the typed values gathered by code."""
     raw = frame.get_column(c.name)
-    distinct = raw.drop_nulls().unique()
-    parsed = distinct.to_frame("x").select(_parse_expr(c, pl.col("x"))).to_series()
-    return raw.replace_strict(distinct, parsed, default=None, return_dtype=parsed.dtype).alias(
-        v(c.name)
-    )
+    with _PARSED_LOCK:
+        state = _PARSED.get(c)
+        if state is None or state.parsed.len() > MAX_CATEGORIES:
+            categories = pl.Categories.random()
+            state = _ParsedCategories(
+                categories,
+                pl.Series([], dtype=pl.Null),
+                pl.Series([], dtype=pl.Categorical(categories)),
+            )
+            _PARSED[c] = state
+        codes = raw.cast(pl.Categorical(state.categories)).to_physical()
+        known = state.categories.to_series()
+        if known.len() > state.parsed.len():
+            new = known.slice(state.parsed.len())
+            typed = new.to_frame("x").select(_parse_expr(c, pl.col("x"))).to_series()
+            state.parsed = typed if state.parsed.len() == 0 else state.parsed.append(typed)
+        return state.parsed.gather(codes).alias(v(c.name))
 
 
 def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:

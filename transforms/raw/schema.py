@@ -84,7 +84,12 @@ _IJ_COLUMNS = (
     ColumnSpec("LIG_NUM", Kind.STR, required=True, max_len=30),
     ColumnSpec("FLX_DIS_DTD", Kind.DATE, required=True),
     ColumnSpec(
-        "ORG_AFF_COD", Kind.STR, required=True, regex=r"^[0-9]{3}$", format_label="3 chiffres"
+        "ORG_AFF_COD",
+        Kind.STR,
+        required=True,
+        regex=r"^[0-9]{3}$",
+        format_label="3 chiffres",
+        low_cardinality=True,
     ),
     ColumnSpec("BEN_NIR", Kind.NIR),
     ColumnSpec("BEN_NIR_PSA", Kind.STR),
@@ -93,7 +98,7 @@ _IJ_COLUMNS = (
         "BEN_SEX_COD", Kind.INT, required=True, codes=(1, 2), int_min=INT16[0], int_max=INT16[1]
     ),
     ColumnSpec("BEN_NAI_ANN", Kind.INT, required=True, int_min=1900, int_max=2100),
-    ColumnSpec("BEN_RES_DPT", Kind.STR, required=True, exact_len=3),
+    ColumnSpec("BEN_RES_DPT", Kind.STR, required=True, exact_len=3, low_cardinality=True),
     ColumnSpec(
         "RGO_ASU_NAT",
         Kind.INT,
