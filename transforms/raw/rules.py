@@ -345,8 +345,14 @@ def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFram
         known_keys = (
             existing.rename({k: v(k) for k in spec.key}).unique().with_columns(_known=pl.lit(True))
         )
-        frame = checked.join(known_keys, on=keys, how="left", maintain_order="left")
-        frame = frame.with_columns(pl.col("_known").fill_null(False))
+        # Joined on the key columns alone, then attached: the checked frame is wide.
+        known = (
+            checked.select(keys)
+            .join(known_keys, on=keys, how="left", maintain_order="left")
+            .get_column("_known")
+            .fill_null(False)
+        )
+        frame = checked.with_columns(known)
     else:
         frame = checked.with_columns(_known=pl.lit(False))
     shared = _shared_keys(frame, keys) & frame.select(has_key).to_series()
