@@ -2,21 +2,25 @@
 
     uv run python benchmarks/bench_model.py
     uv run python benchmarks/bench_model.py --lignes 500000 --arrets 2000000
-    uv run python benchmarks/bench_model.py --entrepot /tmp/ru_bench10 --as-of 2026-03-31 --photographie
+    uv run python benchmarks/bench_model.py --entrepot /tmp/ru_bench10 --as-of 2026-03-31 --entrainement
 
-Training: ``models.training.train`` (time split, 3 calibration folds + final fit, evaluation
-against the baseline) on ``--lignes`` training rows. The rows are drawn by a generator local to
-this benchmark (features of the ``arrets`` table, chronicity depending on category, age, ALD,
-prescriber and prolongation rhythm) so that the fit is measured without the snapshot builds,
-which cost one ``ru build`` each (see ``benchmarks/bench_build.py``) unless ``ru train`` reads
-them from the ``arrets`` table (nightly builds); with ``--entrepot --photographie`` the time of
-one snapshot is also measured on that warehouse.
+With ``--entrepot --entrainement``: ``ru train --as-of`` end to end on that warehouse
+(``flows.train.train_at``: snapshots, fit, evaluation against the baseline, artifact), as on
+a fresh warehouse (arrêts stored by earlier builds are not reused), with its wall and CPU
+time and the time of each stage (the snapshots' stages are logged at INFO level).
+
+Training alone: ``models.training.train`` (time split, 3 calibration folds + final fit,
+evaluation against the baseline) on ``--lignes`` training rows drawn by a generator local to
+this benchmark (features of the ``arrets`` table, chronicity depending on category, age,
+ALD, prescriber and prolongation rhythm). With ``--entrepot --photographie``, the time of one
+full build at a past date (``arrets_snapshots``, what a snapshot cost before
+``transforms/snapshots.py``) is also measured.
 
 Scoring: ``models.scoring.score_frame`` on ``--arrets`` arrêts en cours; then the reasons
 (one extra prediction per feature) on one in ten of them, as ``ru target`` computes reasons
 only for the arrêts it keeps in ``ciblage``. Wall time and CPU time of the process are both
-given: on a shared machine the second is the fairer figure. With ``--entrepot``, the arrêts at ``--as-of``
-of that warehouse (``ru build`` must have run) are scored instead of generated ones.
+given: on a shared machine the second is the fairer figure. With ``--entrepot``, the arrêts
+at ``--as-of`` of that warehouse (``ru build`` must have run) are scored as well.
 Targets (issue 4): scoring > 200,000 arrêts/s, training < 5 minutes.
 """
 
@@ -125,7 +129,7 @@ def score_batch(result, meta: dict, arrets: pl.DataFrame, source: str) -> None:
 
 
 def snapshot_time(folder: Path, day: dt.date) -> None:
-    """Time of one training snapshot (the arrêts at ``day``) on a warehouse."""
+    """Time of one full build at ``day`` on a warehouse (``arrets_snapshots``)."""
     import duckdb
 
     from flows.build import build_params, load_ref_elsm
@@ -137,11 +141,39 @@ def snapshot_time(folder: Path, day: dt.date) -> None:
         t0 = time.perf_counter()
         frame, _ = arrets_snapshots(con, build_params(day, load_settings()), [day], load_ref_elsm())
         print(
-            f"Une photographie d'entraînement (arrêts au {day}, {frame.height:,} arrêts) : "
+            f"Un build complet à une date passée (arrêts au {day}, {frame.height:,} arrêts) : "
             f"{time.perf_counter() - t0:.1f} s".replace(",", " ")
         )
     finally:
         con.close()
+
+
+def train_on_warehouse(folder: Path, day: dt.date) -> None:
+    """``ru train --as-of day`` on a warehouse, end to end (``flows.train.train_at``:
+    snapshots, fit, evaluation, artifact), as on a fresh warehouse: arrêts stored by earlier
+    builds are not reused (``reutiliser_arrets`` off), every snapshot is computed."""
+    import resource
+    from dataclasses import replace
+
+    from flows.settings import DataPaths, load_settings
+    from flows.train import load_train_params, train_at
+
+    paths = DataPaths(folder)
+    params = replace(load_train_params(), reutiliser_arrets=False)
+    print(f"ru train --as-of {day} sur {folder} (sans réutiliser la table arrets)…", flush=True)
+    t0, c0 = time.perf_counter(), time.process_time()
+    summary = train_at(paths, day, load_settings(), params)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(
+        f"  entraînement de bout en bout : {wall:.1f} s ({cpu:.1f} s de calcul ; cible < 300 s), "
+        f"pic mémoire {peak:.1f} Gio ; {summary.dates_observation} dates d'observation, "
+        f"{summary.lignes_entrainement} lignes d'entraînement, {summary.lignes_validation} "
+        f"de validation ; AUC {summary.metriques['roc_auc']:.3f} contre "
+        f"{summary.reference['roc_auc']:.3f} (durée seule) ; "
+        f"{'promu' if summary.promu else 'non promu'}"
+    )
+    print(f"  étapes (s) : {summary.durees_s}", flush=True)
 
 
 def main() -> None:
@@ -151,16 +183,26 @@ def main() -> None:
     parser.add_argument("--entrepot", type=Path, default=None)
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 3, 31))
     parser.add_argument(
+        "--entrainement",
+        action="store_true",
+        help="mesure `ru train --as-of` de bout en bout sur l'entrepôt (ses photographies)",
+    )
+    parser.add_argument(
         "--photographie",
         action="store_true",
-        help="mesure aussi une photographie d'entraînement sur l'entrepôt (long : un ru build)",
+        help="mesure aussi un build complet à une date passée sur l'entrepôt (long)",
     )
     args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="  %(name)s : %(message)s")
 
     from models.features import eligible
     from models.training import TrainParams, metadata_of, train
 
     params = TrainParams()
+    if args.entrepot and args.entrainement:
+        train_on_warehouse(args.entrepot, args.as_of)
     print(f"Entraînement sur {args.lignes:,} lignes générées…".replace(",", " "), flush=True)
     rows = generate(args.lignes, seed=1, training=True)
     t0, c0 = time.perf_counter(), time.process_time()

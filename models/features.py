@@ -85,8 +85,10 @@ def to_model_input(frame: pl.DataFrame):
         if f.kind == "num":
             data[f.name] = col.cast(pl.Float64).to_numpy(allow_copy=True).astype(np.float64)
         else:
-            values = col.cast(pl.String).to_list()
-            data[f.name] = np.array([np.nan if v is None else v for v in values], dtype=object)
+            text = col.cast(pl.String)
+            values = text.to_numpy().astype(object, copy=True)
+            values[text.is_null().to_numpy()] = np.nan
+            data[f.name] = values
     return pd.DataFrame(data, columns=list(FEATURE_NAMES))
 
 

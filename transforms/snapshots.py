@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -153,15 +154,44 @@ def _select_assures(con: duckdb.DuckDBPyConnection, seeds: str, values: dict) ->
 def _restrict_inputs(con: duckdb.DuckDBPyConnection, day: date, everyone: bool) -> None:
     """``lignes_ij`` and ``actions`` of the scratch catalog (read by the models before the
     warehouse's): the versions visible at ``day`` carried by the selected assurés (every
-    version of their lines, by construction of ``_ru_assures``), or by everyone."""
+    version of their lines, by construction of ``_ru_assures``), or by everyone. Views, so
+    that the staging models read the copies once, filtering as they scan."""
     for table, _, _ in INPUTS:
         chosen = "" if everyone else f"and assure_id in (select assure_id from {_t('_ru_assures')})"
         _exec(
             con,
-            f"create or replace table {_t(table)} as select * from {_t('_ru_' + table)} "
-            f"where FLX_DIS_DTD <= $s {chosen}",
-            {"s": day},
+            f"create or replace view {_t(table)} as select * from {_t('_ru_' + table)} "
+            f"where FLX_DIS_DTD <= date '{day.isoformat()}' {chosen}",
         )
+
+
+def _columns_read(function: Any, con: duckdb.DuckDBPyConnection, values: dict) -> str:
+    """The ``int_arrets`` columns the prescribers' model reads (the cache keeps those only,
+    plus ``assure_id``): a column is read when the model's plan fails without it."""
+    schema = con.sql(f"select * from {_t('int_arrets')} limit 0").pl().schema
+
+    def plans(columns: list[str]) -> bool:
+        frame = pl.LazyFrame(schema={c: schema[c] for c in columns})
+        try:
+            function(int_arrets=frame, **values).collect_schema()
+        except pl.exceptions.ColumnNotFoundError:
+            return False
+        return True
+
+    read = [c for c in schema if c == "assure_id" or not plans([k for k in schema if k != c])]
+    return ", ".join(f'"{c}"' for c in read)
+
+
+@contextmanager
+def _no_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """No automatic checkpoint while the dates replace tables of the in-memory scratch
+    catalog (each one stalled the run for seconds, recompressing the inputs' copies)."""
+    threshold = con.execute("select current_setting('checkpoint_threshold')").fetchall()[0][0]
+    con.execute("set checkpoint_threshold = '1TB'")
+    try:
+        yield
+    finally:
+        con.execute(f"set checkpoint_threshold = '{threshold}'")
 
 
 def _store(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> None:
@@ -206,7 +236,7 @@ def arrets_en_cours_snapshots(
     en_cours, prescripteurs = [], []
     final_rows = pl.DataFrame()
     cache: pl.DataFrame | None = None
-    with scratch(con, scratch_path):
+    with scratch(con, scratch_path), _no_checkpoint(con):
         start = time.perf_counter()
         _copy_inputs(con, last)
         run_models(con, (), params.values(), inputs={"ref_elsm": ref_elsm})
@@ -236,10 +266,11 @@ def arrets_en_cours_snapshots(
             start = time.perf_counter()
             run_models(con, ARRETS_MODELS, at)
             if cache is None:
-                cache = con.sql(f"select * from {_t('int_arrets')}").pl()
+                read = _columns_read(prescriber_model.function, con, at)
+                cache = con.sql(f"select {read} from {_t('int_arrets')}").pl()
             else:
                 changed = con.sql(
-                    f"select * from {_t('int_arrets')} where assure_id in "
+                    f"select {read} from {_t('int_arrets')} where assure_id in "
                     f"(select assure_id from {_t('_ru_assures')})"
                 ).pl()
                 cache = pl.concat(
