@@ -112,28 +112,55 @@ _PARSED: dict[ColumnSpec, _ParsedCategories] = {}
 _PARSED_LOCK = threading.Lock()
 
 
-def _parse_distinct(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
-    """Typed values of a column with few distinct texts (dates, integers, daily amounts):
-    the texts are coded against the column's category mapping (one hash per row) and each
-    text is parsed once per process, the typed values gathered by code."""
-    raw = frame.get_column(c.name)
+def _state(c: ColumnSpec) -> _ParsedCategories:
+    state = _PARSED.get(c)
+    if state is None or state.parsed.len() > MAX_CATEGORIES:
+        categories = pl.Categories.random()
+        state = _ParsedCategories(
+            categories,
+            pl.Series([], dtype=pl.Null),
+            pl.Series([], dtype=pl.Categorical(categories)),
+        )
+        _PARSED[c] = state
+    return state
+
+
+def _parse_distinct_columns(frame: pl.DataFrame, columns: list[ColumnSpec]) -> list[pl.Series]:
+    """Typed values of columns with few distinct texts (dates, integers, daily amounts):
+    each column's texts are coded against its category mapping (one hash per row), the
+    texts never met before by this process are parsed (all columns in one evaluation: the
+    fixed cost of an evaluation is paid once per chunk) and typed values gathered by code."""
     with _PARSED_LOCK:
-        state = _PARSED.get(c)
-        if state is None or state.parsed.len() > MAX_CATEGORIES:
-            categories = pl.Categories.random()
-            state = _ParsedCategories(
-                categories,
-                pl.Series([], dtype=pl.Null),
-                pl.Series([], dtype=pl.Categorical(categories)),
+        states = [_state(c) for c in columns]
+        codes = [
+            frame.get_column(c.name).cast(pl.Categorical(st.categories)).to_physical()
+            for c, st in zip(columns, states, strict=True)
+        ]
+        new = {}
+        for c, st in zip(columns, states, strict=True):
+            known = st.categories.to_series()
+            if known.len() > st.parsed.len():
+                new[c] = known.slice(st.parsed.len())
+        if new:
+            width = max(s.len() for s in new.values())
+            padded = pl.DataFrame(
+                {c.name: s.extend_constant(None, width - s.len()) for c, s in new.items()}
             )
-            _PARSED[c] = state
-        codes = raw.cast(pl.Categorical(state.categories)).to_physical()
-        known = state.categories.to_series()
-        if known.len() > state.parsed.len():
-            new = known.slice(state.parsed.len())
-            typed = new.to_frame("x").select(_parse_expr(c, pl.col("x"))).to_series()
-            state.parsed = typed if state.parsed.len() == 0 else state.parsed.append(typed)
-        return state.parsed.gather(codes).alias(v(c.name))
+            parsed = padded.select(_parse_expr(c, pl.col(c.name)).alias(c.name) for c in new)
+            for c, s in new.items():
+                st = _PARSED[c]
+                typed = parsed.get_column(c.name).head(s.len())
+                st.parsed = typed if st.parsed.len() == 0 else st.parsed.append(typed)
+        return [
+            st.parsed.gather(code).alias(v(c.name))
+            for c, st, code in zip(columns, states, codes, strict=True)
+        ]
+
+
+def _parse_distinct(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
+    """Typed values of one column with few distinct texts (see
+    :func:`_parse_distinct_columns`)."""
+    return _parse_distinct_columns(frame, [c])[0]
 
 
 def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
@@ -148,7 +175,7 @@ def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
     direct = [c for c in spec.columns if c not in by_distinct]
     frame = frame.with_columns(_parse_expr(c, pl.col(c.name)).alias(v(c.name)) for c in direct)
     if by_distinct:
-        frame = frame.with_columns([_parse_distinct(frame, c) for c in by_distinct])
+        frame = frame.with_columns(_parse_distinct_columns(frame, by_distinct))
     flags = []
     for c in spec.columns:
         if c.kind is Kind.NIR:
