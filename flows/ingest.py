@@ -718,6 +718,8 @@ class _FileLoad:
         self.quarantined = 0
         self.rules: Counter[str] = Counter()
         self.identities: list[pl.DataFrame] = []
+        self.identity_rows = 0
+        self.identity_merge_at = IDENTITY_ROWS_BEFORE_MERGE
         self.seen_keys: list[pl.DataFrame] = []  # accepted keys of this file, with hash _h
         self.seen_hashes = _SortedRuns()
         self.lake_tmp: Path | None = None
@@ -887,10 +889,14 @@ class _FileLoad:
         self.timings["attente_insertion_duckdb"] += t4 - t3
         self.timings["ecriture_parquet"] += t5 - t4
         self.identities.append(result.identities)
-        if sum(f.height for f in self.identities) > IDENTITY_ROWS_BEFORE_MERGE:
+        self.identity_rows += result.identities.height
+        if self.identity_rows > self.identity_merge_at:
             # The same assuré comes back in many chunks: keep one row per identity (earliest
-            # date) so memory grows with the file's distinct identities, not its chunks.
+            # date) so memory grows with the file's distinct identities, not its chunks. The
+            # next merge waits for the rows to double, so merging stays linear overall.
             self.identities = [_merge_identities(self.identities)]
+            self.identity_rows = self.identities[0].height
+            self.identity_merge_at = max(IDENTITY_ROWS_BEFORE_MERGE, 2 * self.identity_rows)
         self._remember_keys(result.accepted)
         self.read += checked.height
         self.accepted += result.accepted.height

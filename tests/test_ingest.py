@@ -644,7 +644,11 @@ def test_add_lake_file_rows_visible_with_their_ingestion(tmp_path):
     ]
 
 
-def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path):
+@pytest.mark.parametrize("merge_at", [3_000_000, 2])  # merged at the end, or along the way
+def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path, monkeypatch, merge_at):
+    import flows.ingest
+
+    monkeypatch.setattr(flows.ingest, "IDENTITY_ROWS_BEFORE_MERGE", merge_at)
     rows = [ij_line(LIG_NUM=f"L{i}", FLX_DIS_DTD="20/03/2024") for i in range(12)]
     rows.append(ij_line(LIG_NUM="L99", FLX_DIS_DTD="16/03/2024"))  # last chunk, earliest
     paths, summary = ingest(tmp_path, {IJ_NAME: csv_text(rows, IJ_HEADER)}, chunk_bytes=300)
