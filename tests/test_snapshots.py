@@ -19,7 +19,7 @@ DATES = [dt.date(2025, 6, 5), dt.date(2025, 6, 19), dt.date(2025, 7, 3), dt.date
 
 @pytest.fixture(scope="module")
 def warehouse_paths(tmp_path_factory):
-    """A warehouse ingested from the project's generator (1,200 assurés over 2.5 years,
+    """A warehouse ingested from the project's generator (800 assurés over 2.5 years,
     corrected lines and cancellations included, data until 30/06/2026)."""
     from flows.ingest import ingest_paths
     from flows.sample import generate_sample
@@ -30,7 +30,7 @@ def warehouse_paths(tmp_path_factory):
     generate_sample(
         landing,
         Parametres(
-            n_assures=1200,
+            n_assures=800,
             debut=dt.date(2024, 1, 1),
             fin=dt.date(2026, 6, 30),
             elsm=("31", "64B"),
