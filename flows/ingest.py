@@ -939,10 +939,27 @@ class _FileLoad:
                 hits = hashes.is_in(pl.Series(found_hashes, dtype=pl.UInt64).implode())
                 candidates = keys.with_columns(_h=hashes).filter(hits)
                 wanted = candidates.get_column("_h").implode()
-                same = pl.concat([f.filter(pl.col("_h").is_in(wanted)) for f in self.seen_keys])
-                found.append(candidates.join(same, on=[*keys.columns, "_h"], how="semi").drop("_h"))
+                holders = self._chunks_with(found_hashes)
+                if holders:
+                    same = pl.concat([f.filter(pl.col("_h").is_in(wanted)) for f in holders])
+                    found.append(
+                        candidates.join(same, on=[*keys.columns, "_h"], how="semi").drop("_h")
+                    )
         found = [f for f in found if f.height]
         return pl.concat(found).unique() if found else keys.clear()
+
+    def _chunks_with(self, hashes) -> list[pl.DataFrame]:
+        """The kept key chunks holding one of ``hashes`` (sorted): a binary search in each
+        chunk's sorted hashes instead of a scan of every key kept (millions in a big file)."""
+        import numpy as np
+
+        out = []
+        for f in self.seen_keys:
+            h = f.get_column("_h").to_numpy()
+            pos = np.searchsorted(h, hashes).clip(max=len(h) - 1)
+            if (h[pos] == hashes).any():
+                out.append(f)
+        return out
 
     def _lookup(self, keys: pl.DataFrame) -> pl.DataFrame:
         """Exact lookup of ``keys`` in the table (this transaction's rows included)."""
@@ -963,7 +980,8 @@ class _FileLoad:
         if accepted.height:
             keys = accepted.select(list(self.spec.key))
             hashes = keys.hash_rows(seed=_KEY_HASH_SEED)
-            self.seen_keys.append(keys.with_columns(_h=hashes))
+            # Sorted by hash: the exact check of a found hash is a binary search per chunk.
+            self.seen_keys.append(keys.with_columns(_h=hashes).sort("_h"))
             self.seen_hashes.add(hashes.to_numpy())
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
