@@ -9,6 +9,7 @@ transaction. Numerators and denominators are stored, not only the ratios.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -94,9 +95,17 @@ class IndicatorsSummary:
         return out
 
 
+_INCLUDE = re.compile(r"^-- include: (\w+)$", re.MULTILINE)
+
+
 def model_sql(table: str) -> str:
-    """The text of ``transforms/marts/<table>.sql``."""
-    return (MARTS_DIR / f"{table}.sql").read_text(encoding="utf-8")
+    """The text of ``transforms/marts/<table>.sql``, each line ``-- include: <name>`` replaced
+    by ``transforms/marts/include/<name>.sql`` (CTEs shared by several indicators)."""
+    text = (MARTS_DIR / f"{table}.sql").read_text(encoding="utf-8")
+    return _INCLUDE.sub(
+        lambda m: (MARTS_DIR / "include" / f"{m.group(1)}.sql").read_text(encoding="utf-8"),
+        text,
+    )
 
 
 def compute_indicators(

@@ -17,46 +17,12 @@ arrets_a_date as (
     where as_of = $as_of and risque in ('MAL', 'ATMP')
 ),
 
-actions_visibles as (
-    select *
-    from actions
-    where FLX_DIS_DTD <= $as_of
-    qualify row_number() over (partition by ELSM, ACT_NUM order by FLX_DIS_DTD desc) = 1
-),
-
-actions_effectives as (
-    select ELSM, ACT_NUM, assure_id, ARR_NUM, ACT_DTE
-    from actions_visibles
-    where ACT_DTE <= $as_of
-      and (
-          (nullif(trim(ACT_RES), '') is not null and ACT_RES <> 'NON_HONORE')
-          or ACT_TYP in ('COURRIER_CLOE', 'COURRIER_PDP', 'EMS', 'AVIS_SUR_PIECES')
-      )
-),
-
-actions_par_numero as (
-    select ar.arret_id, a.ELSM, a.ACT_NUM, a.ACT_DTE
-    from actions_effectives as a
-    inner join arrets_a_date as ar
-        on a.assure_id = ar.assure_id and a.ARR_NUM = ar.ARR_NUM
-),
-
-actions_sans_numero as (
-    select a.*
-    from actions_effectives as a
-    anti join actions_par_numero as n on a.ELSM = n.ELSM and a.ACT_NUM = n.ACT_NUM
-),
+-- include: actions_des_arrets
 
 actions_des_arrets as (
     select arret_id, ACT_DTE from actions_par_numero
-
     union all
-
-    select ar.arret_id, a.ACT_DTE
-    from actions_sans_numero as a
-    inner join arrets_a_date as ar
-        on a.assure_id = ar.assure_id
-        and a.ACT_DTE between ar.debut_arret and ar.fin_prescrite
+    select arret_id, ACT_DTE from actions_par_date
 ),
 
 premieres_actions as (
