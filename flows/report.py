@@ -222,6 +222,16 @@ def _percent_axis(ax, axis: str = "y") -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
+def _titles(ax, xlabel: str, ylabel: str | None, title: str, legend: bool = False) -> None:
+    """Axis labels, title and (optionally) the legend, in the report's one style."""
+    ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=8, frameon=False)
+
+
 def _count_axis(ax, axis: str = "y") -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -305,9 +315,12 @@ def chart_f1(rows: list[dict]) -> str:
     ax.set_ylim(0, 1.05)
     _percent_axis(ax)
     ax.set_xticks(range(len(months)), [fr_mois(m, court=True) for m in months], rotation=45)
-    ax.set_xlabel("Mois du routage")
-    ax.set_ylabel("Dossiers avec action effective sous 30 jours")
-    ax.set_title("F1 — actions effectives suite aux ciblages RU, par mois")
+    _titles(
+        ax,
+        "Mois du routage",
+        "Dossiers avec action effective sous 30 jours",
+        "F1 — actions effectives suite aux ciblages RU, par mois",
+    )
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return _svg(fig, "Graphique F1 par ELSM et par mois, avec la cible de 70 %")
 
@@ -335,9 +348,12 @@ def chart_p4(rows: list[dict]) -> str:
     ax.set_ylim(0, 1.15)
     _percent_axis(ax)
     ax.set_xticks(range(len(months)), [fr_mois(m, court=True) for m in months], rotation=45)
-    ax.set_xlabel("Mois de la première action effective")
-    ax.set_ylabel("Arrêts terminés sous 90 jours")
-    ax.set_title("P4 — reprise dans les 90 jours suivant l'action, toutes ELSM")
+    _titles(
+        ax,
+        "Mois de la première action effective",
+        "Arrêts terminés sous 90 jours",
+        "P4 — reprise dans les 90 jours suivant l'action, toutes ELSM",
+    )
     return _svg(fig, "Graphique P4 par mois, toutes ELSM")
 
 
@@ -367,8 +383,9 @@ def chart_pdp(rows: list[dict], historique: list[dict]) -> str:
     ax.set_xlim(0, 1.3)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
     _percent_axis(ax, "x")
-    ax.set_xlabel("Arrêts de 426 jours d'IJ ou plus avec une action PDP")
-    ax.set_title("Couverture PDP par ELSM")
+    _titles(
+        ax, "Arrêts de 426 jours d'IJ ou plus avec une action PDP", None, "Couverture PDP par ELSM"
+    )
     if trend:
         ax2.plot(
             [h["as_of"] for h in historique],
@@ -378,9 +395,7 @@ def chart_pdp(rows: list[dict], historique: list[dict]) -> str:
         )
         ax2.set_ylim(0, 1.05)
         _percent_axis(ax2)
-        ax2.set_xlabel("Date d'arrêté")
-        ax2.set_ylabel("Couverture PDP, toutes ELSM")
-        ax2.set_title("Évolution")
+        _titles(ax2, "Date d'arrêté", "Couverture PDP, toutes ELSM", "Évolution")
         ticks = [historique[0]["as_of"], historique[-1]["as_of"]]
         ax2.set_xticks(ticks, [fr_date(t) for t in ticks])
     return _svg(fig, "Graphique de la couverture PDP par ELSM")
@@ -415,10 +430,9 @@ def chart_codes(volumes: list[dict]) -> str:
     ax.barh(codes, routed, color="#2e86c1", label="Affectés à une file")
     ax.barh(codes, waiting, left=routed, color="#f5b041", label="En attente")
     _count_axis(ax, "x")
-    ax.set_xlabel("Dossiers")
-    ax.set_ylabel("Code RU principal")
-    ax.set_title(f"Dossiers par code RU, semaine {week}")
-    ax.legend(fontsize=8, frameon=False)
+    _titles(
+        ax, "Dossiers", "Code RU principal", f"Dossiers par code RU, semaine {week}", legend=True
+    )
     return _svg(fig, f"Graphique des dossiers par code RU, semaine {week}")
 
 
@@ -436,10 +450,13 @@ def chart_acteurs(volumes: list[dict]) -> str:
            color="#2e86c1", label="Dossiers affectés")  # fmt: skip
     ax.set_xticks(list(xs), order)
     _count_axis(ax)
-    ax.set_xlabel("File (acteur)")
-    ax.set_ylabel("Dossiers")
-    ax.set_title(f"Dossiers par acteur et capacité, semaine {week}")
-    ax.legend(fontsize=8, frameon=False)
+    _titles(
+        ax,
+        "File (acteur)",
+        "Dossiers",
+        f"Dossiers par acteur et capacité, semaine {week}",
+        legend=True,
+    )
     return _svg(fig, f"Graphique des dossiers par acteur, semaine {week}")
 
 
@@ -463,8 +480,12 @@ def chart_remplissage(volumes: list[dict]) -> str:
     ax.axvline(1, color="#c0392b", linestyle="--", linewidth=1)
     ax.set_xlim(0, max([1.3, *[v + 0.3 for v in values]]))
     _percent_axis(ax, "x")
-    ax.set_xlabel("Dossiers affectés / capacité de la semaine")
-    ax.set_title(f"Remplissage des files par ELSM, semaine {week}")
+    _titles(
+        ax,
+        "Dossiers affectés / capacité de la semaine",
+        None,
+        f"Remplissage des files par ELSM, semaine {week}",
+    )
     return _svg(fig, f"Graphique du remplissage des files par ELSM, semaine {week}")
 
 
@@ -485,10 +506,13 @@ def chart_attente(volumes: list[dict]) -> str:
             color="#2e86c1", marker="o", label="Affectés")  # fmt: skip
     ax.set_xticks(range(len(weeks)), weeks, rotation=45, fontsize=8)
     _count_axis(ax)
-    ax.set_xlabel("Semaine ISO")
-    ax.set_ylabel("Dossiers")
-    ax.set_title("Stock en attente et dossiers affectés par semaine, toutes ELSM")
-    ax.legend(fontsize=8, frameon=False)
+    _titles(
+        ax,
+        "Semaine ISO",
+        "Dossiers",
+        "Stock en attente et dossiers affectés par semaine, toutes ELSM",
+        legend=True,
+    )
     return _svg(fig, "Graphique du stock en attente par semaine")
 
 
@@ -502,8 +526,7 @@ def chart_quarantaine(rows: list[dict]) -> str:
     for i, r in enumerate(rows):
         ax.annotate(f" {fr_nombre(r['lignes'])}", (r["lignes"], i), va="center", fontsize=8)
     _count_axis(ax, "x")
-    ax.set_xlabel("Lignes en quarantaine")
-    ax.set_title("Quarantaine par règle")
+    _titles(ax, "Lignes en quarantaine", None, "Quarantaine par règle")
     return _svg(fig, "Graphique des lignes en quarantaine par règle")
 
 
