@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -168,7 +168,7 @@ def train_at(
     from flows.warehouse import WarehouseError, table_exists, warehouse
     from models.card import model_card
     from models.registry import promote, promoted_version, save_version
-    from models.training import metadata_of, training_rows
+    from models.training import metadata_of, snapshot_step, training_rows
     from models.training import train as fit_and_evaluate
 
     start = time.perf_counter()
@@ -183,6 +183,19 @@ def train_at(
             if not table_exists(con, table):
                 raise TrainError(f"table {table} absente : lancez d'abord `ru ingest`.")
         configure(con, paths, "6GB")
+        lines = con.execute(
+            "select count(*) from lignes_ij where FLX_DIS_DTD <= $d", {"d": as_of}
+        ).fetchall()[0][0]
+        step = snapshot_step(params, lines)
+        if step != params.pas_snapshots_jours:
+            log.info(
+                "%d lignes visibles : une photographie tous les %d jours (au lieu de %d)",
+                lines,
+                step,
+                params.pas_snapshots_jours,
+            )
+            # The effective step is the one recorded with the model (metadata, card).
+            params = replace(params, pas_snapshots_jours=step)
         snapshots, at_d, dates = training_frames(
             con, as_of, settings, params, load_ref_elsm(), reuse_stored=params.reutiliser_arrets
         )

@@ -30,6 +30,7 @@ from models.training import (
     parse_train_params,
     predict,
     snapshot_dates,
+    snapshot_step,
     time_split,
     train,
     training_rows,
@@ -218,6 +219,18 @@ def test_snapshot_dates_step_back_from_the_last_fully_labelled_date():
     assert dates[-1] == dt.date(2025, 12, 31) - dt.timedelta(days=159)
     assert dates[0] >= dt.date(2025, 1, 1)
     assert {(b - a).days for a, b in itertools.pairwise(dates)} == {14}
+
+
+def test_snapshot_step_grows_with_each_started_slice_of_visible_lines():
+    from dataclasses import replace
+
+    per = PARAMS.lignes_par_pas_snapshots
+    assert [snapshot_step(PARAMS, n) for n in (0, 1, per)] == [14, 14, 14]
+    assert [snapshot_step(PARAMS, n) for n in (per + 1, 2 * per, 2 * per + 1)] == [28, 28, 42]
+    wide = replace(PARAMS, pas_snapshots_jours=snapshot_step(PARAMS, 9_172_294))
+    dates = snapshot_dates(dt.date(2023, 1, 1), dt.date(2026, 3, 31), wide)
+    assert {(b - a).days for a, b in itertools.pairwise(dates)} == {28}
+    assert dates[-1] == dt.date(2026, 3, 31) - dt.timedelta(days=159)  # same latest date
 
 
 def test_time_split_validates_on_the_latest_dates_and_embargoes_training(dataset):
@@ -549,6 +562,11 @@ def test_train_then_target_end_to_end(warehouse_paths):
     assert {p.name for p in folder.iterdir()} == {"model.skops", "metadata.json", "carte_modele.md"}
     meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     assert meta["as_of"] == "2026-03-31"
+    with warehouse(paths) as con:
+        visible = con.execute(
+            "select count(*) from lignes_ij where FLX_DIS_DTD <= $d", {"d": E2E_D}
+        ).fetchall()[0][0]
+    assert meta["parametres"]["pas_snapshots_jours"] == snapshot_step(PARAMS, visible) == 14
     assert max(meta["dates_validation"]) <= "2025-10-23"  # D − 159 days
     verdict = beats(
         metrics_from(meta["metriques"]["modele"]),
