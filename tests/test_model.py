@@ -458,27 +458,9 @@ E2E_D = dt.date(2026, 3, 31)
 def warehouse_paths(tmp_path_factory):
     """A warehouse ingested from the project's synthetic generator (2,500 assurés, data
     until 30/06/2026, i.e. three months after the training date E2E_D)."""
-    from flows.ingest import ingest_paths
-    from flows.sample import generate_sample
-    from flows.settings import DataPaths
-    from synthetic.echantillon import Parametres
+    from tests.sample_warehouse import ingested_sample
 
-    landing = tmp_path_factory.mktemp("arrivee")
-    generate_sample(
-        landing,
-        Parametres(
-            n_assures=2500,
-            debut=dt.date(2024, 1, 1),
-            fin=dt.date(2026, 6, 30),
-            elsm=("31", "64B"),
-            graine=11,
-            taux_defauts=0.0,
-        ),
-        nuits=2,
-    )
-    paths = DataPaths(tmp_path_factory.mktemp("donnees"))
-    ingest_paths(paths, [landing], b"cle-de-test")
-    return paths
+    return ingested_sample(tmp_path_factory, n_assures=2500, graine=11)
 
 
 def _truncated_copy(paths, day: dt.date, folder):

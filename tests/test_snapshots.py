@@ -21,27 +21,9 @@ DATES = [dt.date(2025, 6, 5), dt.date(2025, 6, 19), dt.date(2025, 7, 3), dt.date
 def warehouse_paths(tmp_path_factory):
     """A warehouse ingested from the project's generator (800 assurés over 2.5 years,
     corrected lines and cancellations included, data until 30/06/2026)."""
-    from flows.ingest import ingest_paths
-    from flows.sample import generate_sample
-    from flows.settings import DataPaths
-    from synthetic.echantillon import Parametres
+    from tests.sample_warehouse import ingested_sample
 
-    landing = tmp_path_factory.mktemp("arrivee")
-    generate_sample(
-        landing,
-        Parametres(
-            n_assures=800,
-            debut=dt.date(2024, 1, 1),
-            fin=dt.date(2026, 6, 30),
-            elsm=("31", "64B"),
-            graine=5,
-            taux_defauts=0.0,
-        ),
-        nuits=2,
-    )
-    paths = DataPaths(tmp_path_factory.mktemp("donnees"))
-    ingest_paths(paths, [landing], b"cle-de-test")
-    return paths
+    return ingested_sample(tmp_path_factory, n_assures=800, graine=5)
 
 
 def _sorted(frame: pl.DataFrame, key: list[str]) -> pl.DataFrame:
