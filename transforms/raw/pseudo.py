@@ -72,7 +72,11 @@ def pseudonymise(
     # (a cache across chunks was tried: its dictionary lookups cost more than the HMACs
     # they saved), then attached to the rows by one join.
     per_msg = keyed.drop_nulls("_m").group_by("_m").agg(premiere_vue=pl.col("_d").min())
-    ids = pl.Series("assure_id", hmac_ids(key, per_msg.get_column("_m").to_list()), dtype=pl.String)
+    ids = pl.Series(
+        "assure_id",
+        hmac_ids(key, per_msg.get_column("_m").cast(pl.Binary).to_list()),
+        dtype=pl.String,
+    )
     per_msg = per_msg.with_columns(ids)
     attached = keyed.join(
         per_msg.select("_m", "assure_id"), on="_m", how="left", maintain_order="left"
