@@ -295,7 +295,7 @@ def test_distinct_parsing_keeps_its_codes_across_chunks_and_starts_afresh_past_i
     for texts in chunks * 2:
         gc.collect()  # the mapping must survive between chunks
         frame = pl.DataFrame({"EXE_SOI_DTD": texts}, schema={"EXE_SOI_DTD": pl.String})
-        by_distinct = rules._parse_distinct(frame, spec)
+        (by_distinct,) = rules._parse_distinct_columns(frame, [spec])
         direct = frame.select(rules._parse_expr(spec, pl.col("EXE_SOI_DTD"))).to_series()
         assert by_distinct.to_list() == direct.to_list(), texts
     assert rules._PARSED[spec].parsed.len() <= 6 + 4  # started afresh past the bound

@@ -136,31 +136,24 @@ def _parse_distinct_columns(frame: pl.DataFrame, columns: list[ColumnSpec]) -> l
             frame.get_column(c.name).cast(pl.Categorical(st.categories)).to_physical()
             for c, st in zip(columns, states, strict=True)
         ]
-        new = {}
+        new = {}  # column → (its state, its texts not parsed yet)
         for c, st in zip(columns, states, strict=True):
             known = st.categories.to_series()
             if known.len() > st.parsed.len():
-                new[c] = known.slice(st.parsed.len())
+                new[c] = (st, known.slice(st.parsed.len()))
         if new:
-            width = max(s.len() for s in new.values())
+            width = max(s.len() for _, s in new.values())
             padded = pl.DataFrame(
-                {c.name: s.extend_constant(None, width - s.len()) for c, s in new.items()}
+                {c.name: s.extend_constant(None, width - s.len()) for c, (_, s) in new.items()}
             )
             parsed = padded.select(_parse_expr(c, pl.col(c.name)).alias(c.name) for c in new)
-            for c, s in new.items():
-                st = _PARSED[c]
+            for c, (st, s) in new.items():
                 typed = parsed.get_column(c.name).head(s.len())
                 st.parsed = typed if st.parsed.len() == 0 else st.parsed.append(typed)
         return [
             st.parsed.gather(code).alias(v(c.name))
             for c, st, code in zip(columns, states, codes, strict=True)
         ]
-
-
-def _parse_distinct(frame: pl.DataFrame, c: ColumnSpec) -> pl.Series:
-    """Typed values of one column with few distinct texts (see
-    :func:`_parse_distinct_columns`)."""
-    return _parse_distinct_columns(frame, [c])[0]
 
 
 def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
@@ -200,27 +193,6 @@ def _codes_expr(spec: SourceSpec, refs: References) -> list[tuple[str, pl.Expr]]
         values = sorted(codes)
         out.append((c.name, pl.col(v(c.name)).is_not_null() & ~pl.col(v(c.name)).is_in(values)))
     return out
-
-
-def _nir_parts() -> dict[str, pl.Expr]:
-    nir = pl.col(v("BEN_NIR"))
-    fmt_ok = nir.str.contains(NIR_RE).fill_null(False)
-    # Once the format is checked, letters can only be the département 2A / 2B (positions
-    # 6-7), so a plain replacement is exact there.
-    digits13 = (
-        nir.str.slice(0, 13)
-        .str.replace("2A", "19", literal=True)
-        .str.replace("2B", "18", literal=True)
-    )
-    expected = 97 - digits13.cast(pl.Int64, strict=False) % 97
-    given = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
-    return {
-        "fmt_ok": fmt_ok,
-        "expected_key": expected,
-        "given_key": given,
-        "sex": nir.str.slice(0, 1).cast(pl.Int64, strict=False),
-        "year": nir.str.slice(1, 2).cast(pl.Int64, strict=False),
-    }
 
 
 def _flags(spec: SourceSpec, refs: References, n_fields: int) -> dict[str, pl.Expr]:
@@ -494,15 +466,15 @@ def _messages(spec: SourceSpec, refs: References, n_fields: int) -> dict[str, pl
         "BEN_NIR : forme invalide ({} caractères ; 13 caractères et une clé de 2 chiffres attendus)",
         _raw("BEN_NIR").str.len_chars(),
     )
-    p = _nir_parts()
+    n13 = pl.col("_nir_n13")  # see nir_columns: the rejected rows carry it
     m["nir_cle"] = pl.format(
         "BEN_NIR : clé {} attendue {}",
         _raw("BEN_NIR").str.slice(13, 2),
-        p["expected_key"].cast(pl.String).str.zfill(2),
+        (97 - n13 % 97).cast(pl.String).str.zfill(2),
     )
     if "nir_sexe" in spec.rules:
         m["nir_sexe"] = pl.format(
-            "BEN_NIR : sexe {} mais BEN_SEX_COD {}", p["sex"], _raw("BEN_SEX_COD")
+            "BEN_NIR : sexe {} mais BEN_SEX_COD {}", n13 // 10**12, _raw("BEN_SEX_COD")
         )
         m["nir_annee"] = pl.format(
             "BEN_NIR : année {} mais BEN_NAI_ANN {}",
