@@ -49,9 +49,6 @@ _KEY_HASH_SEED = 20261031
 # enough, and it bounds what one file's transaction keeps in memory.
 DUCKDB_MEMORY_LIMIT = "256MB"
 PARQUET_BATCH_ROWS = 500_000
-# Identities met in a file's chunks are merged (one row per assuré) past this many rows
-# (about 250 MB); below it the identity store's SQL does the merge once, at the end.
-IDENTITY_ROWS_BEFORE_MERGE = 3_000_000
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
 
@@ -704,6 +701,8 @@ class _FileLoad:
     def __init__(self, ctx: _Context, path: Path, spec: SourceSpec, sha: str, start: datetime):
         from expectations.contract import load_contract
         from transforms.raw.lines import Provenance
+        from transforms.raw.pseudo import Pseudonymiser
+        from transforms.raw.sorted_runs import SortedRuns
 
         self.ctx = ctx
         self.path = path
@@ -717,11 +716,9 @@ class _FileLoad:
         self.accepted = 0
         self.quarantined = 0
         self.rules: Counter[str] = Counter()
-        self.identities: list[pl.DataFrame] = []
-        self.identity_rows = 0
-        self.identity_merge_at = IDENTITY_ROWS_BEFORE_MERGE
+        self.pseudo = Pseudonymiser(ctx.key)  # the file's identities, until it is stored
         self.seen_keys: list[pl.DataFrame] = []  # accepted keys of this file, with hash _h
-        self.seen_hashes = _SortedRuns()
+        self.seen_hashes = SortedRuns()
         self.lake_tmp: Path | None = None
         self.lake_final: Path | None = None
         self.writer = None
@@ -875,7 +872,7 @@ class _FileLoad:
             n_fields=len(names),
             columns=self.columns,
             extras=self.extras,
-            key=self.ctx.key,
+            pseudo=self.pseudo,
             prov=self.prov,
             texts=texts,
         )
@@ -888,15 +885,6 @@ class _FileLoad:
         self.timings["pseudonymisation_et_sorties"] += t3 - t2
         self.timings["attente_insertion_duckdb"] += t4 - t3
         self.timings["ecriture_parquet"] += t5 - t4
-        self.identities.append(result.identities)
-        self.identity_rows += result.identities.height
-        if self.identity_rows > self.identity_merge_at:
-            # The same assuré comes back in many chunks: keep one row per identity (earliest
-            # date) so memory grows with the file's distinct identities, not its chunks. The
-            # next merge waits for the rows to double, so merging stays linear overall.
-            self.identities = [_merge_identities(self.identities)]
-            self.identity_rows = self.identities[0].height
-            self.identity_merge_at = max(IDENTITY_ROWS_BEFORE_MERGE, 2 * self.identity_rows)
         self._remember_keys(result.accepted)
         self.read += checked.height
         self.accepted += result.accepted.height
@@ -1042,13 +1030,10 @@ class _FileLoad:
             self.lake_tmp.unlink()
 
     def store_identities(self, ident_con: duckdb.DuckDBPyConnection) -> None:
-        import polars as pl
-
-        frames = [f for f in self.identities if f.height]
-        if not frames:
+        identities = self.pseudo.identities()
+        if identities.height == 0:
             return
-        # The SQL keeps one row per identity (earliest date) over all chunks.
-        ident_con.register("_identites", pl.concat(frames).to_arrow())
+        ident_con.register("_identites", identities.to_arrow())
         try:
             ident_con.execute(_sql("identites_nouvelles"))
         finally:
@@ -1066,47 +1051,6 @@ def _parquet_encoding(first: pl.DataFrame) -> dict:
     few = [c for c in first.columns if first.get_column(c).n_unique() <= limit]
     stats = [c for c, t in first.schema.items() if t != pl.String or c in few or c == "ORG_AFF_COD"]
     return {"use_dictionary": few, "write_statistics": stats}
-
-
-def _merge_identities(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """One row per ``assure_id`` of several identity frames, with the earliest date."""
-    import polars as pl
-
-    return (
-        pl.concat(frames)
-        .group_by("assure_id")
-        .agg(pl.col("BEN_NIR", "BEN_RNG_GEM").first(), pl.col("premiere_vue").min())
-    )
-
-
-class _SortedRuns:
-    """A growing set of 64-bit hashes as a few sorted arrays whose sizes at least double
-    from the newest to the oldest (merged when a newer one catches up): adding a chunk's
-    hashes costs a sort of the chunk plus amortised linear merges, not a re-sort of
-    everything seen; a lookup is one binary search per run (a handful)."""
-
-    def __init__(self) -> None:
-        self.runs: list = []
-
-    def add(self, hashes) -> None:
-        import numpy as np
-
-        self.runs.append(np.sort(hashes))
-        while len(self.runs) >= 2 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
-            newer = self.runs.pop()
-            merged = np.concatenate([self.runs.pop(), newer])
-            merged.sort(kind="stable")  # two sorted runs: a linear merge
-            self.runs.append(merged)
-
-    def found(self, sorted_queries):
-        """The values of ``sorted_queries`` (sorted) present in the set."""
-        import numpy as np
-
-        hit = np.zeros(len(sorted_queries), dtype=bool)
-        for run in self.runs:
-            pos = np.searchsorted(run, sorted_queries).clip(max=len(run) - 1)
-            hit |= run[pos] == sorted_queries
-        return sorted_queries[hit]
 
 
 def _unique_names(header: list[str]) -> list[str]:

@@ -526,10 +526,45 @@ def test_cli_json_summary(tmp_path, monkeypatch):
     assert json.loads(again.stdout)["fichiers"][0]["statut"] == "deja_ingere"
 
 
-def test_pseudonymise_once_per_distinct_nir_and_rang():
-    from transforms.raw.pseudo import pseudonymise
+PSEUDO_COLUMNS = {"nir": "nir", "number": "num", "psa": "psa", "rang": "rang", "date": "d"}
 
-    frame = pl.DataFrame(
+
+def with_nir_number(columns: dict) -> pl.DataFrame:
+    """A frame of ``columns`` plus ``num``: the NIR as an integer, as the rules compute it."""
+    from transforms.raw.rules import nir_columns, v
+
+    frame = pl.DataFrame(columns, schema_overrides={"nir": pl.String, "psa": pl.String})
+    number = nir_columns(frame.select(pl.col("nir").alias(v("BEN_NIR"))))["_nir_num"]
+    return frame.with_columns(number.alias("num"))
+
+
+def test_nir_number_is_exact_and_tells_corsica_apart():
+    from transforms.raw.rules import nir_columns, v
+
+    bodies = ["292062A123456", "292062B123456", "2920619123456", "2920618123456"]
+    nirs = [nir(b) for b in bodies] + [NIR_1, "1850775123456", None]
+    got = nir_columns(pl.DataFrame({v("BEN_NIR"): nirs}))["_nir_num"].to_list()
+    regular = [int(n) for n in nirs[2:5]]
+    assert got[2:5] == regular  # the 15 digits, read as a number
+    assert got[0] == 10**15 + int(nirs[0].replace("2A", "19"))
+    assert got[1] == 2 * 10**15 + int(nirs[1].replace("2B", "18"))
+    assert len(set(got[:5])) == 5
+    assert got[5:] == [None, None]  # not a NIR: no number
+
+
+def test_pseudonymise_once_per_distinct_nir_and_rang_of_a_file(monkeypatch):
+    import transforms.raw.pseudo as pseudo
+
+    hashed = []
+    real = pseudo.hmac_ids
+
+    def counting(key, messages):
+        hashed.extend(messages)
+        return real(key, messages)
+
+    monkeypatch.setattr(pseudo, "hmac_ids", counting)
+    p = pseudo.Pseudonymiser(TEST_KEY)
+    first = with_nir_number(
         {
             "nir": [NIR_1, NIR_2, NIR_1, None, NIR_1],
             "psa": [None, None, None, "PSA-1", None],
@@ -537,7 +572,7 @@ def test_pseudonymise_once_per_distinct_nir_and_rang():
             "d": [dt.date(2024, 3, 15), dt.date(2024, 3, 1), dt.date(2024, 2, 1), None, None],
         }
     )
-    out, identities = pseudonymise(frame, TEST_KEY, nir="nir", psa="psa", rang="rang", date="d")
+    out = p.pseudonymise(first, **PSEUDO_COLUMNS)
     assert out["assure_id"].to_list() == [
         expected_id(NIR_1),
         expected_id(NIR_2),
@@ -545,14 +580,46 @@ def test_pseudonymise_once_per_distinct_nir_and_rang():
         "PSA-1",
         expected_id(NIR_1, "2"),
     ]
-    assert sorted(identities.rows()) == sorted(
+    assert first.columns == ["nir", "psa", "rang", "d", "num"]  # input not mutated
+    # A later chunk: known messages are not hashed again; dates move the earliest one.
+    second = with_nir_number(
+        {
+            "nir": [NIR_2, NIR_1, NIR_2, NIR_CORSE],
+            "psa": [None, None, None, None],
+            "rang": [1, 2, 3, 1],
+            "d": [dt.date(2024, 1, 5), dt.date(2024, 4, 1), dt.date(2024, 4, 2), None],
+        }
+    )
+    out = p.pseudonymise(second, **PSEUDO_COLUMNS)
+    assert out["assure_id"].to_list() == [
+        expected_id(NIR_2),
+        expected_id(NIR_1, "2"),
+        expected_id(NIR_2, "3"),
+        expected_id(NIR_CORSE),
+    ]
+    assert sorted(hashed) == sorted(
+        m.encode() for m in [NIR_1 + "1", NIR_2 + "1", NIR_1 + "2", NIR_2 + "3", NIR_CORSE + "1"]
+    )
+    assert sorted(p.identities().rows()) == sorted(
         [
             (expected_id(NIR_1), NIR_1, 1, dt.date(2024, 2, 1)),
-            (expected_id(NIR_2), NIR_2, 1, dt.date(2024, 3, 1)),
-            (expected_id(NIR_1, "2"), NIR_1, 2, None),
+            (expected_id(NIR_2), NIR_2, 1, dt.date(2024, 1, 5)),
+            (expected_id(NIR_1, "2"), NIR_1, 2, dt.date(2024, 4, 1)),
+            (expected_id(NIR_2, "3"), NIR_2, 3, dt.date(2024, 4, 2)),
+            (expected_id(NIR_CORSE), NIR_CORSE, 1, None),
         ]
     )
-    assert frame.columns == ["nir", "psa", "rang", "d"]  # input not mutated
+
+
+def test_pseudonymiser_without_any_nir_has_no_identity():
+    from transforms.raw.pseudo import Pseudonymiser
+
+    p = Pseudonymiser(TEST_KEY)
+    frame = with_nir_number(
+        {"nir": [None], "psa": ["PSA-9"], "rang": [1], "d": [dt.date(2024, 1, 1)]}
+    )
+    assert p.pseudonymise(frame, **PSEUDO_COLUMNS)["assure_id"].to_list() == ["PSA-9"]
+    assert p.identities().height == 0
 
 
 # --- lignes_ij / actions are views over the lake ---------------------------------------------
@@ -644,11 +711,7 @@ def test_add_lake_file_rows_visible_with_their_ingestion(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("merge_at", [3_000_000, 2])  # merged at the end, or along the way
-def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path, monkeypatch, merge_at):
-    import flows.ingest
-
-    monkeypatch.setattr(flows.ingest, "IDENTITY_ROWS_BEFORE_MERGE", merge_at)
+def test_first_seen_date_is_the_earliest_over_all_chunks_of_a_file(tmp_path):
     rows = [ij_line(LIG_NUM=f"L{i}", FLX_DIS_DTD="20/03/2024") for i in range(12)]
     rows.append(ij_line(LIG_NUM="L99", FLX_DIS_DTD="16/03/2024"))  # last chunk, earliest
     paths, summary = ingest(tmp_path, {IJ_NAME: csv_text(rows, IJ_HEADER)}, chunk_bytes=300)
@@ -666,10 +729,10 @@ def test_sorted_runs_find_exactly_the_hashes_added_and_stay_few():
 
     import numpy as np
 
-    from flows.ingest import _SortedRuns
+    from transforms.raw.sorted_runs import SortedRuns
 
     rng = np.random.default_rng(7)
-    runs, added = _SortedRuns(), set()
+    runs, added = SortedRuns(), set()
     for size in [5, 300, 40, 40, 1000, 1, 77, 500, 500, 500]:
         chunk = rng.integers(0, 2**20, size, dtype=np.uint64)  # small range: repeats too
         queries = np.sort(rng.integers(0, 2**20, 400, dtype=np.uint64))
@@ -679,3 +742,23 @@ def test_sorted_runs_find_exactly_the_hashes_added_and_stay_few():
         added.update(chunk.tolist())
         sizes = [len(r) for r in runs.runs]
         assert all(a > 2 * b for a, b in itertools.pairwise(sizes)), sizes
+
+
+def test_sorted_runs_lookup_gives_the_value_of_each_key_added():
+    import numpy as np
+
+    from transforms.raw.sorted_runs import SortedRuns
+
+    rng = np.random.default_rng(11)
+    runs, values = SortedRuns(), {}
+    for size in [3, 200, 50, 50, 700, 2, 90]:
+        fresh = np.setdiff1d(rng.integers(-(2**62), 2**62, size), list(values))
+        queries = np.sort(rng.choice(np.concatenate([fresh, list(values) or fresh]), 100))
+        expected = [values.get(q, -1) for q in queries.tolist()]
+        assert runs.lookup(queries).tolist() == expected
+        codes = np.arange(len(values), len(values) + len(fresh))
+        order = rng.permutation(len(fresh))
+        runs.add(fresh[order], codes[order])
+        values.update(zip(fresh.tolist(), codes.tolist(), strict=True))
+    everything = np.sort(np.array(list(values)))
+    assert runs.lookup(everything).tolist() == [values[k] for k in everything.tolist()]

@@ -1,4 +1,4 @@
-"""One chunk of checked records → accepted rows, quarantined rows and identities.
+"""One chunk of checked records → accepted (pseudonymised) rows and quarantined rows.
 
 Pure: frames and typed parameters in, new frames out (see :func:`split_chunk`).
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms.raw.pseudo import NIR_LIKE_RE, mask_texts, pseudonymise
+from transforms.raw.pseudo import NIR_LIKE_RE, Pseudonymiser, mask_texts
 from transforms.raw.rules import flag_doublons, rejection_details, v
 from transforms.raw.schema import Kind, References, SourceSpec
 
@@ -45,13 +45,12 @@ class Provenance:
 @dataclass(frozen=True)
 class ChunkResult:
     """``accepted``: warehouse rows (contract columns, in order); ``lake``: the same plus the
-    file's extra columns; ``quarantined``: quarantine rows (without ``quarantaine_le``);
-    ``identities``: (assure_id, BEN_NIR, BEN_RNG_GEM, premiere_vue) met in accepted rows."""
+    file's extra columns; ``quarantined``: quarantine rows (without ``quarantaine_le``). The
+    identities met are kept by the :class:`~transforms.raw.pseudo.Pseudonymiser`."""
 
     accepted: pl.DataFrame
     lake: pl.DataFrame
     quarantined: pl.DataFrame
-    identities: pl.DataFrame
 
 
 def mask_nir_like(expr: pl.Expr) -> pl.Expr:
@@ -156,11 +155,11 @@ def split_chunk(
     n_fields: int,
     columns: list[tuple[str, str]],
     extras: list[str],
-    key: bytes,
+    pseudo: Pseudonymiser,
     prov: Provenance,
     texts: Callable[[pl.Series], pl.Series] | None = None,
 ) -> ChunkResult:
-    """Accepted rows (pseudonymised), lake rows, quarantine rows and identities of a chunk.
+    """Accepted rows (pseudonymised by ``pseudo``), lake rows and quarantine rows of a chunk.
 
     ``checked``: output of :func:`transforms.raw.rules.check_records`; ``existing_keys``:
     keys already accepted (for ``doublon``). ``texts``: when ``checked`` has no ``texte``
@@ -171,6 +170,7 @@ def split_chunk(
     # rule flags stay behind, which keeps the filter cheap.
     needed = [
         "ligne",
+        "_nir_num",
         *(v(c.name) for c in spec.columns),
         *(x for x in extras if x in frame.columns),
     ]
@@ -183,8 +183,13 @@ def split_chunk(
         rejected = rejected.with_columns(texte=texts(rejected.get_column("ligne")))
     rang = v("BEN_RNG_GEM")
     ok = ok.with_columns(pl.col(rang).fill_null(1))
-    ok, identities = pseudonymise(
-        ok, key, nir=v("BEN_NIR"), psa=v("BEN_NIR_PSA"), rang=rang, date=v("FLX_DIS_DTD")
+    ok = pseudo.pseudonymise(
+        ok,
+        nir=v("BEN_NIR"),
+        number="_nir_num",
+        psa=v("BEN_NIR_PSA"),
+        rang=rang,
+        date=v("FLX_DIS_DTD"),
     )
     accepted = accepted_rows(ok, spec, columns, prov)
     extra_cols = [mask_nir_like(pl.col(x)).alias(x) for x in extras if x not in accepted.columns]
@@ -192,4 +197,4 @@ def split_chunk(
         pl.concat([accepted, ok.select(extra_cols)], how="horizontal") if extra_cols else accepted
     )
     quarantined = quarantine_rows(rejected, spec, refs, n_fields, prov)
-    return ChunkResult(accepted, lake, quarantined, identities)
+    return ChunkResult(accepted, lake, quarantined)

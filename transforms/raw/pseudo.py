@@ -2,7 +2,8 @@
 
 ``assure_id`` = HMAC-SHA256(key, BEN_NIR + BEN_RNG_GEM) in hex, truncated to 32 characters
 (contract ``ij_paiements.md``); a line that comes with ``BEN_NIR_PSA`` keeps it as
-``assure_id``. The HMAC is computed once per distinct (NIR, rang) and joined back.
+``assure_id``. The HMAC is computed once per distinct (NIR, rang) of a file
+(:class:`Pseudonymiser`).
 Masking keeps the first 5 characters of a NIR and replaces the rest with ``*``.
 """
 
@@ -12,7 +13,10 @@ import hashlib
 import hmac
 import re
 
+import numpy as np
 import polars as pl
+
+from transforms.raw.sorted_runs import SortedRuns
 
 ID_LENGTH = 32
 MASK_KEEP = 5
@@ -20,6 +24,7 @@ MASK_KEEP = 5
 # for lines whose fields are shifted, so the NIR is not where the header says.
 NIR_LIKE_RE = r"\b[12][0-9]{4}(?:[0-9]{2}|2[AB])[0-9]{6}(?:[0-9]{2})?\b"
 _NIR_LIKE = re.compile(NIR_LIKE_RE)
+_NO_DATE = np.iinfo(np.int32).max
 
 
 def assure_id(key: bytes, nir: str, rang: str = "1") -> str:
@@ -50,47 +55,84 @@ def hmac_ids(key: bytes, messages: list[bytes] | list[str]) -> list[str]:
     return out
 
 
-def pseudonymise(
-    frame: pl.DataFrame,
-    key: bytes,
-    nir: str,
-    psa: str,
-    rang: str,
-    date: str,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Add ``assure_id`` to ``frame`` and return the identities met.
+class Pseudonymiser:
+    """``assure_id`` of the lines of one file, each distinct (NIR, rang) hashed once per file.
 
-    ``nir``, ``psa``: String columns (exactly one filled per row); ``rang``: Int column
-    (rang gémellaire, already defaulted to 1); ``date``: the line's date (FLX_DIS_DTD).
-    The second frame has one row per distinct (NIR, rang) with a clear NIR — the identity
-    store's rows: ``assure_id``, ``BEN_NIR``, ``BEN_RNG_GEM``, ``premiere_vue`` (min date).
+    A (NIR, rang) is known by an exact integer (``number`` × 10 + rang, ``number`` being the
+    NIR as an integer, see :func:`transforms.raw.rules.nir_columns`): a chunk's integers are
+    made unique (one numpy sort), looked up among those already met in the file
+    (:class:`~transforms.raw.sorted_runs.SortedRuns`) and only the new ones are HMAC'd; the
+    ids are then gathered per row. The earliest date of each (NIR, rang) is kept for the
+    identity store (:meth:`identities`). The clear NIRs live in this object only: drop it
+    with the file.
     """
-    keyed = frame.select(
-        _m=pl.concat_str(pl.col(nir), pl.col(rang).cast(pl.String)), _d=pl.col(date)
-    )
-    # One hash pass gives the distinct (NIR, rang) and their first date; each is hashed once
-    # (a cache across chunks was tried: its dictionary lookups cost more than the HMACs
-    # they saved), then attached to the rows by one join.
-    per_msg = keyed.drop_nulls("_m").group_by("_m").agg(premiere_vue=pl.col("_d").min())
-    ids = pl.Series(
-        "assure_id",
-        hmac_ids(key, per_msg.get_column("_m").cast(pl.Binary).to_list()),
-        dtype=pl.String,
-    )
-    per_msg = per_msg.with_columns(ids)
-    attached = keyed.join(
-        per_msg.select("_m", "assure_id"), on="_m", how="left", maintain_order="left"
-    ).get_column("assure_id")
-    out = frame.with_columns(assure_id=pl.coalesce(attached, pl.col(psa)))
-    # Rang is one digit (1-9, checked before): the message splits back into NIR and rang.
-    m = pl.col("_m")
-    identities = per_msg.select(
-        "assure_id",
-        m.str.slice(0, m.str.len_chars() - 1).alias("BEN_NIR"),
-        m.str.slice(-1).cast(pl.Int16).alias("BEN_RNG_GEM"),
-        pl.col("premiere_vue").cast(pl.Date),
-    )
-    return out, identities
+
+    def __init__(self, key: bytes):
+        self.key = key
+        self._codes = SortedRuns()  # integer of (NIR, rang) → code (order of first sight)
+        self._ids = pl.Series("assure_id", [], dtype=pl.String)  # by code
+        self._messages = pl.Series("_m", [], dtype=pl.String)  # NIR + rang, by code
+        self._first = np.empty(0, dtype=np.int32)  # earliest date per code (days; _NO_DATE)
+
+    def __len__(self) -> int:
+        return self._ids.len()
+
+    def _add(self, integers: np.ndarray, messages: pl.Series) -> np.ndarray:
+        """Codes for new (NIR, rang): their HMAC ids computed, appended."""
+        codes = np.arange(len(self), len(self) + len(integers), dtype=np.int64)
+        ids = hmac_ids(self.key, messages.cast(pl.Binary).to_list())
+        self._codes.add(integers, codes)
+        self._ids = self._ids.append(pl.Series("assure_id", ids, dtype=pl.String))
+        self._messages = self._messages.append(messages.alias("_m"))
+        if self._ids.n_chunks() > 32:
+            self._ids, self._messages = self._ids.rechunk(), self._messages.rechunk()
+        self._first = np.concatenate([self._first, np.full(len(integers), _NO_DATE, np.int32)])
+        return codes
+
+    def pseudonymise(
+        self, frame: pl.DataFrame, nir: str, number: str, psa: str, rang: str, date: str
+    ) -> pl.DataFrame:
+        """``frame`` with ``assure_id``: the HMAC of ``nir`` + ``rang``, or ``psa`` where the
+        line has no NIR (exactly one of the two is filled per row). ``nir``: the NIR text
+        (checked); ``number``: the same as an exact integer; ``rang``: integer, already
+        defaulted to 1, one digit; ``date``: the line's date (FLX_DIS_DTD)."""
+        integer = frame.select(pl.col(number) * 10 + pl.col(rang)).to_series()
+        has = integer.is_not_null()
+        every = bool(has.all())
+        rows = None if every else has.arg_true()
+        values = (integer if every else integer.gather(rows)).to_numpy()
+        unique, first_row, inverse = np.unique(values, return_index=True, return_inverse=True)
+        codes = self._codes.lookup(unique)
+        new = codes < 0
+        if new.any():
+            at = first_row[new] if every else rows.to_numpy()[first_row[new]]
+            sub = frame.select(pl.col(nir), pl.col(rang).cast(pl.String))[at]
+            messages = sub.select(pl.concat_str(pl.col(nir), pl.col(rang))).to_series()
+            codes[new] = self._add(unique[new], messages)
+        per_row = codes[inverse]
+        dates = frame.get_column(date).cast(pl.Date).to_physical().fill_null(_NO_DATE)
+        np.minimum.at(self._first, per_row, (dates if every else dates.gather(rows)).to_numpy())
+        ids = self._ids.gather(pl.Series(codes)).gather(pl.Series(inverse))
+        if not every:
+            ids = pl.repeat(None, frame.height, dtype=pl.String, eager=True).scatter(rows, ids)
+        return frame.with_columns(assure_id=pl.coalesce(ids, pl.col(psa)))
+
+    def identities(self) -> pl.DataFrame:
+        """The identity store's rows of the file: one per distinct (NIR, rang) met, with a
+        clear NIR: ``assure_id``, ``BEN_NIR``, ``BEN_RNG_GEM``, ``premiere_vue`` (min date)."""
+        m = pl.col("_m")
+        # Rang is one digit (1-9, checked before): the message splits back into NIR and rang.
+        return pl.DataFrame(
+            [self._ids.rechunk(), self._messages.rechunk(), pl.Series("_d", self._first)]
+        ).select(
+            "assure_id",
+            m.str.slice(0, m.str.len_chars() - 1).alias("BEN_NIR"),
+            m.str.slice(-1).cast(pl.Int16).alias("BEN_RNG_GEM"),
+            pl.when(pl.col("_d") != _NO_DATE)
+            .then(pl.col("_d"))
+            .cast(pl.Date)
+            .alias("premiere_vue"),
+        )
 
 
 def mask_value(value: str) -> str:

@@ -266,8 +266,10 @@ def ensure_columns(records: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
 
 def nir_columns(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``_nir_ok`` (BEN_NIR has the NIR form), ``_nir_n13`` (its 13 first characters as
-    a number, Corsica's 2A / 2B read as 19 / 18, as the key computation wants) and
-    ``_nir_cle`` (its 2-digit key). Sex and birth year are digits of ``_nir_n13``.
+    a number, Corsica's 2A / 2B read as 19 / 18, as the key computation wants), ``_nir_cle``
+    (its 2-digit key) and ``_nir_num``: the whole NIR as an exact integer (``_nir_n13`` × 100
+    + key, plus 10^15 for 2A and 2 × 10^15 for 2B: distinct NIRs, distinct integers), which
+    the pseudonymisation groups on. Sex and birth year are digits of ``_nir_n13``.
 
     Computed once per chunk on whole columns; only the few Corsican NIRs take the slower
     replacement, on their rows alone.
@@ -275,21 +277,28 @@ def nir_columns(frame: pl.DataFrame) -> pl.DataFrame:
     nir = frame.get_column(v("BEN_NIR"))
     fmt_ok = nir.str.contains(NIR_RE).fill_null(False)
     n13 = nir.str.slice(0, 13).cast(pl.Int64, strict=False)
+    key = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
+    number = pl.select(pl.when(fmt_ok).then(n13 * 100 + key)).to_series()
     corsica = fmt_ok & n13.is_null()
     if corsica.any():
         # Once the format is checked, letters can only be the département 2A / 2B
         # (positions 6-7), so a plain replacement is exact there.
         idx = corsica.arg_true()
+        cut = nir.gather(idx).str.slice(0, 13)
         fixed = (
-            nir.gather(idx)
-            .str.slice(0, 13)
-            .str.replace("2A", "19", literal=True)
+            cut.str.replace("2A", "19", literal=True)
             .str.replace("2B", "18", literal=True)
             .cast(pl.Int64)
         )
         n13 = n13.scatter(idx, fixed)
-    key = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
-    return frame.with_columns(fmt_ok.alias("_nir_ok"), n13.alias("_nir_n13"), key.alias("_nir_cle"))
+        offset = 2 * 10**15 - cut.str.contains("2A", literal=True).cast(pl.Int64) * 10**15
+        number = number.scatter(idx, fixed * 100 + key.gather(idx) + offset)
+    return frame.with_columns(
+        fmt_ok.alias("_nir_ok"),
+        n13.alias("_nir_n13"),
+        key.alias("_nir_cle"),
+        number.alias("_nir_num"),
+    )
 
 
 def _prescription_limit(frame: pl.DataFrame) -> pl.DataFrame:
