@@ -112,6 +112,41 @@ def test_masking():
     ]
 
 
+def _mask_texts_reference(texts: list, nirs: list) -> list:
+    """Row by row, with Python's regex: what mask_texts computes on whole columns."""
+    import re
+
+    from transforms.raw.pseudo import NIR_LIKE_RE
+
+    out = []
+    for text, nir in zip(texts, nirs, strict=True):
+        if text is not None:
+            if nir and len(nir) > 5:
+                text = text.replace(nir, mask_value(nir))
+            text = re.sub(NIR_LIKE_RE, lambda m: mask_value(m.group(0)), text)
+        out.append(text)
+    return out
+
+
+def test_masking_on_whole_columns_matches_the_row_by_row_reference():
+    import random
+
+    rng = random.Random(5)
+    tokens = [
+        "185077512345621", "1850775123456", "292062A12345678", "292062B123456", "2920619123456",
+        "18507751234562", "1850775123456219", "385077512345621", "1850", "x", "é", "_", ";",
+        " ", "-", "A", "9", "2A", "\t", "«", "»", "",
+    ]  # fmt: skip
+    texts, nirs = [], []
+    for _ in range(3000):
+        parts = [rng.choice(tokens) for _ in range(rng.randint(0, 7))]
+        texts.append("".join(parts) if rng.random() > 0.05 else None)
+        nirs.append(rng.choice([None, "", "1850", "185077512345621", "18507X1", *parts[:1]]))
+    got = mask_texts(pl.Series("texte", texts), pl.Series(nirs, dtype=pl.String))
+    assert got.name == "texte"
+    assert got.to_list() == _mask_texts_reference(texts, nirs)
+
+
 # --- native reader of blocks without quotes ---------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""One chunk of checked records → accepted (pseudonymised) rows and quarantined rows.
+"""One chunk of checked records → accepted (pseudonymised) rows and rejected rows, and
+rejected rows → quarantine rows.
 
 Pure: frames and typed parameters in, new frames out (see :func:`split_chunk`).
 """
@@ -45,12 +46,14 @@ class Provenance:
 @dataclass(frozen=True)
 class ChunkResult:
     """``accepted``: warehouse rows (contract columns, in order); ``lake``: the same plus the
-    file's extra columns; ``quarantined``: quarantine rows (without ``quarantaine_le``). The
-    identities met are kept by the :class:`~transforms.raw.pseudo.Pseudonymiser`."""
+    file's extra columns; ``rejected``: the rejected records with their rule flags and
+    ``texte``, for :func:`quarantine_rows` (which costs mostly per call: the caller may
+    gather several chunks' first). The identities met are kept by the
+    :class:`~transforms.raw.pseudo.Pseudonymiser`."""
 
     accepted: pl.DataFrame
     lake: pl.DataFrame
-    quarantined: pl.DataFrame
+    rejected: pl.DataFrame
 
 
 def mask_nir_like(expr: pl.Expr) -> pl.Expr:
@@ -151,15 +154,13 @@ def split_chunk(
     existing_keys: pl.DataFrame,
     *,
     spec: SourceSpec,
-    refs: References,
-    n_fields: int,
     columns: list[tuple[str, str]],
     extras: list[str],
     pseudo: Pseudonymiser,
     prov: Provenance,
     texts: Callable[[pl.Series], pl.Series] | None = None,
 ) -> ChunkResult:
-    """Accepted rows (pseudonymised by ``pseudo``), lake rows and quarantine rows of a chunk.
+    """Accepted rows (pseudonymised by ``pseudo``), lake rows and rejected rows of a chunk.
 
     ``checked``: output of :func:`transforms.raw.rules.check_records`; ``existing_keys``:
     keys already accepted (for ``doublon``). ``texts``: when ``checked`` has no ``texte``
@@ -196,5 +197,4 @@ def split_chunk(
     lake = (
         pl.concat([accepted, ok.select(extra_cols)], how="horizontal") if extra_cols else accepted
     )
-    quarantined = quarantine_rows(rejected, spec, refs, n_fields, prov)
-    return ChunkResult(accepted, lake, quarantined)
+    return ChunkResult(accepted, lake, rejected)

@@ -12,6 +12,7 @@ the list of rules and the French detail message.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from dataclasses import dataclass
 
@@ -420,8 +421,10 @@ def _format_messages(spec: SourceSpec) -> pl.Expr:
     return _join(parts, " ; ")
 
 
+@functools.lru_cache(maxsize=16)
 def _messages(spec: SourceSpec, refs: References, n_fields: int) -> dict[str, pl.Expr]:
-    """French detail message of each rule, for rows where it is broken (no clear NIR)."""
+    """French detail message of each rule, for rows where it is broken (no clear NIR).
+    Built once per contract and field count (callers read it, never change it)."""
     m: dict[str, pl.Expr] = {}
     nb = pl.col("nb_champs")
     m["nombre_champs"] = (
