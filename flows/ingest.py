@@ -1064,16 +1064,26 @@ class _FileLoad:
             ident_con.unregister("_identites")
 
 
+# Columns whose min/max statistics are written besides the dates: the organisation codes
+# queries filter on (per caisse, per ELSM).
+STATISTICS_CODES = ("ORG_AFF_COD", "ELSM")
+
+
 def _parquet_encoding(first: pl.DataFrame) -> dict:
     """Parquet options of a lake file, chosen on its first chunk: dictionary encoding only
     for the columns with few distinct values (on identifiers it is built, then abandoned:
-    pure cost) and min/max statistics only for the non-text columns and short codes (dates
-    are what DuckDB prunes row groups on; statistics of identifiers are never used)."""
+    pure cost) and min/max statistics only for the dates and the organisation codes: what
+    DuckDB prunes row groups on (statistics of the other columns were a fifth of the
+    Parquet encoding time, for filters nobody makes)."""
     import polars as pl
 
     limit = max(1_000, first.height // 20)
     few = [c for c in first.columns if first.get_column(c).n_unique() <= limit]
-    stats = [c for c, t in first.schema.items() if t != pl.String or c in few or c == "ORG_AFF_COD"]
+    stats = [
+        c
+        for c, t in first.schema.items()
+        if t in (pl.Date, pl.Datetime) or isinstance(t, pl.Datetime) or c in STATISTICS_CODES
+    ]
     return {"use_dictionary": few, "write_statistics": stats}
 
 

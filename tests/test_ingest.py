@@ -762,3 +762,21 @@ def test_sorted_runs_lookup_gives_the_value_of_each_key_added():
         values.update(zip(fresh.tolist(), codes.tolist(), strict=True))
     everything = np.sort(np.array(list(values)))
     assert runs.lookup(everything).tolist() == [values[k] for k in everything.tolist()]
+
+
+def test_lake_file_keeps_statistics_on_dates_and_organisation_codes_only(tmp_path):
+    rows = [ij_line(LIG_NUM=f"L{i}") for i in range(3)]
+    paths, summary = ingest(tmp_path, {IJ_NAME: csv_text(rows, IJ_HEADER)})
+    assert summary.fichiers[0].lignes_acceptees == 3
+    (lake,) = (paths.lake / "raw" / "ij_paiements").glob("*.parquet")
+    group = pq.ParquetFile(lake).metadata.row_group(0)
+    with_stats = {
+        group.column(i).path_in_schema
+        for i in range(group.num_columns)
+        if group.column(i).is_stats_set
+    }
+    assert {"FLX_DIS_DTD", "EXE_SOI_DTD", "EXE_SOI_DTF", "ORG_AFF_COD"} <= with_stats
+    assert not with_stats & {"assure_id", "LIG_NUM", "BSE_REM_MNT", "BEN_SEX_COD", "ligne"}
+    assert query(
+        paths, "select count(*) from lignes_ij where FLX_DIS_DTD >= date '2000-01-01'"
+    ) == [(3,)]
