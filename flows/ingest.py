@@ -415,14 +415,83 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, **p
         con.unregister("_lot")
 
 
-def _sha256(path: Path) -> tuple[str, int]:
+def _sha256(path: Path, stop=None) -> tuple[str, int]:
+    """sha256 and size of a file (``stop``: an Event that abandons the reading)."""
     h = hashlib.sha256()
     size = 0
     with path.open("rb") as fh:
         while block := fh.read(8 * 1024 * 1024):
-            h.update(block)
+            if stop is not None and stop.is_set():
+                raise _Abandoned
+            h.update(block)  # releases the GIL
             size += len(block)
     return h.hexdigest(), size
+
+
+class _Abandoned(Exception):
+    pass
+
+
+class _AlreadyIngested(Exception):
+    """The file's bytes were ingested before: ``known`` = (fichier, statut, date)."""
+
+    def __init__(self, known: tuple):
+        self.known = known
+
+
+class _HashUnreadable(Exception):
+    def __init__(self, error: OSError):
+        self.error = error
+
+
+class _FileIdentity:
+    """A file's sha256 (its ingestion id) and size, computed in a background thread from
+    construction: the reading and the rules of the first chunks run meanwhile, on the other
+    core. :meth:`resolve` (main thread, in the file's transaction) waits for it and checks
+    the ``ingestions`` table: nothing of the file is written before."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path):
+        import threading
+
+        self.con = con
+        self.path = path
+        self.sha: str | None = None  # set once the file is known to be new
+        self.sha_seen: str | None = None
+        self.size: int | None = None
+        self.waited_s = 0.0
+        self._stop = threading.Event()
+        self._outcome: tuple[str, int] | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._outcome = _sha256(self.path, self._stop)
+        except BaseException as exc:  # handed to resolve()
+            self._outcome = exc
+
+    def resolve(self) -> str:
+        """The sha256; raises _AlreadyIngested or _HashUnreadable (once resolved, again)."""
+        if self.sha is None:
+            t0 = time.perf_counter()
+            self._thread.join()
+            self.waited_s += time.perf_counter() - t0
+            if isinstance(self._outcome, OSError):
+                raise _HashUnreadable(self._outcome)
+            if isinstance(self._outcome, BaseException):
+                raise self._outcome
+            sha, size = self._outcome
+            rows = self.con.execute(_sql("ingestion_connue"), {"sha256": sha}).fetchall()
+            self.sha_seen, self.size = sha, size
+            if rows:
+                self._outcome = _AlreadyIngested(rows[0])
+                raise self._outcome
+            self.sha = sha
+        return self.sha
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -591,53 +660,72 @@ class _CsvReader:
             last_pos = pos
 
 
-def _prefetch(items: Iterator, depth: int = 1) -> Iterator:
-    """The items of ``items``, produced in a background thread up to ``depth`` ahead.
+class _Prefetch:
+    """The items of ``items``, produced in a background thread up to ``depth`` ahead; the
+    thread starts at once (the caller may do something else before asking for the first).
 
     The native CSV reader, numpy and the transcoding release the GIL: reading chunk k+1
     overlaps the rules and outputs of chunk k. An exception of the producer is raised here,
-    in order; closing this iterator stops the producer and closes ``items``. Memory: at most
-    ``depth`` + 2 chunks are alive (queued, being read, being processed).
+    in order; :meth:`close` (also at the end of the items) stops the producer and closes
+    ``items``. Memory: at most ``depth`` + 2 chunks are alive (queued, being read, being
+    processed).
     """
-    import queue
-    import threading
 
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    end = object()
+    _END = object()
 
-    def put(item) -> bool:
-        while not stop.is_set():
+    def __init__(self, items: Iterator, depth: int = 1):
+        import queue
+        import threading
+
+        self.items = items
+        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.closed = False
+        self.worker = threading.Thread(target=self._run, name="lecture", daemon=True)
+        self.worker.start()
+
+    def _put(self, item) -> bool:
+        import queue
+
+        while not self.stop.is_set():
             try:
-                q.put(item, timeout=0.1)
+                self.q.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def run() -> None:
+    def _run(self) -> None:
         try:
-            for item in items:
-                if not put((True, item)):
+            for item in self.items:
+                if not self._put((True, item)):
                     return
-            put((True, end))
+            self._put((True, self._END))
         except BaseException as exc:  # handed to the consumer, raised there
-            put((False, exc))
+            self._put((False, exc))
 
-    worker = threading.Thread(target=run, name="lecture", daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = q.get()
-            if not ok:
-                raise item
-            if item is end:
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-        close = getattr(items, "close", None)
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.closed:
+            raise StopIteration
+        ok, item = self.q.get()
+        if not ok:
+            self.close()
+            raise item
+        if item is self._END:
+            self.close()
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.stop.set()
+        self.worker.join()
+        close = getattr(self.items, "close", None)
         if close is not None:
             close()
 
@@ -701,7 +789,9 @@ class _Context:
 class _FileLoad:
     """Loads one file inside the current transaction; counts what it does."""
 
-    def __init__(self, ctx: _Context, path: Path, spec: SourceSpec, sha: str, start: datetime):
+    def __init__(
+        self, ctx: _Context, path: Path, spec: SourceSpec, ident: _FileIdentity, start: datetime
+    ):
         from expectations.contract import load_contract
         from transforms.raw.lines import Provenance
         from transforms.raw.pseudo import Pseudonymiser
@@ -710,9 +800,10 @@ class _FileLoad:
         self.ctx = ctx
         self.path = path
         self.spec = spec
-        self.sha = sha
+        self.ident = ident
         self.start = start
-        self.prov = Provenance(ingestion_id=sha, fichier=path.name, source=spec.source)
+        self._provenance = Provenance
+        self._prov = None
         contract = load_contract(spec.table)
         self.columns = [(c.name, c.type) for c in contract.columns]
         self.read = 0
@@ -729,6 +820,19 @@ class _FileLoad:
         self.writer = None
         self.encoding: str | None = None
         self.timings: Counter[str] = Counter()
+
+    @property
+    def sha(self) -> str:
+        """The file's sha256 (waits for it; raises _AlreadyIngested: see _FileIdentity)."""
+        return self.ident.resolve()
+
+    @property
+    def prov(self):
+        if self._prov is None:
+            self._prov = self._provenance(
+                ingestion_id=self.sha, fichier=self.path.name, source=self.spec.source
+            )
+        return self._prov
 
     # quarantine of whole files ----------------------------------------------------------
     def reject_all(self, rule: str, detail: str) -> None:
@@ -796,6 +900,7 @@ class _FileLoad:
 
         if self.path.name.lower().endswith(".parquet"):
             self.encoding = "Parquet"
+            self.ident.resolve()
             for fields, nbytes, header in _parquet_chunks(self.path):
                 self._check_header(header, map_header)
                 self._chunk(self._check(fields, len(header)), header)
@@ -819,10 +924,17 @@ class _FileLoad:
             for fields, nbytes, texts in reader.field_chunks(on_header):
                 yield self._check(fields, len(names)), nbytes, texts
 
-        for checked, nbytes, texts in _prefetch(checked_chunks()):
-            self.encoding = reader.encoding
-            self._chunk(checked, names, texts)
-            self._progress(nbytes)
+        chunks = _Prefetch(checked_chunks())
+        try:
+            # The reading thread starts on the first chunks while the sha256 is finished;
+            # nothing is written before it says the file is new.
+            self.ident.resolve()
+            for checked, nbytes, texts in chunks:
+                self.encoding = reader.encoding
+                self._chunk(checked, names, texts)
+                self._progress(nbytes)
+        finally:
+            chunks.close()
         self._flush_quarantine(len(names))
 
     def _check(self, fields: pl.DataFrame, n_fields: int) -> pl.DataFrame:
@@ -1117,35 +1229,27 @@ def _ingest_file(
     ctx: _Context, ident_con, path: Path, spec: SourceSpec
 ) -> tuple[FileResult, Counter[str]]:
     """Load one file in one transaction; never raises for bad input."""
+    t0 = time.perf_counter()
+    ident = _FileIdentity(ctx.con, path)
+    try:
+        return _load_file(ctx, ident_con, path, spec, ident, t0)
+    finally:
+        ident.close()
+
+
+def _load_file(
+    ctx: _Context, ident_con, path: Path, spec: SourceSpec, ident: _FileIdentity, t0: float
+) -> tuple[FileResult, Counter[str]]:
+    """:func:`_ingest_file`, the file's sha256 being computed by ``ident``."""
     import duckdb
 
     from transforms.raw.dialect import EncodingError, RestartAsCp1252
 
-    t0 = time.perf_counter()
     result = FileResult(path.name, str(path), spec.source, INTROUVABLE)
-    try:
-        sha, size = _sha256(path)
-        sha_s = time.perf_counter() - t0
-    except OSError as exc:
-        result.motif = f"fichier illisible : {exc.strerror or exc}"
-        return result, Counter()
-    result.ingestion_id, result.taille_octets = sha, size
-    rows = ctx.con.execute(_sql("ingestion_connue"), {"sha256": sha}).fetchall()
-    known = rows[0] if rows else None
-    if known is not None:
-        result.statut = DEJA_INGERE
-        result.motif = (
-            f"mêmes octets que {known[0]}, déjà ingéré le {known[2]:%d/%m/%Y %H:%M} "
-            f"(statut {known[1]}) : rien à faire"
-        )
-        if ctx.on_progress is not None:
-            ctx.on_progress(size)
-        return result, Counter()
-
     start = datetime.now()
     statut, motif = OK, None
     decode = "detect"
-    load = _FileLoad(ctx, path, spec, sha, start)
+    load = _FileLoad(ctx, path, spec, ident, start)
     while True:
         ctx.con.begin()
         try:
@@ -1157,7 +1261,7 @@ def _ingest_file(
                 ctx.con.rollback()
                 ctx.con.begin()
                 load.abort_lake()
-                load = _FileLoad(ctx, path, spec, sha, start)
+                load = _FileLoad(ctx, path, spec, ident, start)
                 statut, motif = REJETE, f"encodage : {exc}"
                 load.reject_all("encodage", str(exc))
             except _HeaderRejected as exc:
@@ -1165,7 +1269,7 @@ def _ingest_file(
                 ctx.con.begin()
                 load.abort_lake()
                 enc = load.encoding
-                load = _FileLoad(ctx, path, spec, sha, start)
+                load = _FileLoad(ctx, path, spec, ident, start)
                 load.encoding = enc
                 statut, motif = REJETE, f"entete : {exc}"
                 load.reject_all("entete", str(exc))
@@ -1174,7 +1278,7 @@ def _ingest_file(
             t2 = time.perf_counter()
             load.finish_lake()
             t3 = time.perf_counter()
-            _record(ctx.con, load, path, size, statut, motif)
+            _record(ctx.con, load, path, ident.size, statut, motif)
             if load.accepted:
                 refresh_views(ctx.con, ctx.paths)
             ctx.con.commit()
@@ -1192,18 +1296,36 @@ def _ingest_file(
             log.info(
                 "%s : UTF-8 invalide après du texte non ASCII, relu en Windows-1252", path.name
             )
-            load = _FileLoad(ctx, path, spec, sha, start)
+            load = _FileLoad(ctx, path, spec, ident, start)
             decode = "cp1252"
         except _Unreadable as exc:
             # Same bytes, same failure: recorded, so that a re-delivery is a no-op.
             ctx.con.rollback()
             load.abort_lake()
-            load = _FileLoad(ctx, path, spec, sha, start)
+            load = _FileLoad(ctx, path, spec, ident, start)
             statut, motif = REJETE, f"fichier illisible : {exc}"
             ctx.con.begin()
-            _record(ctx.con, load, path, size, statut, motif)
+            _record(ctx.con, load, path, ident.size, statut, motif)
             ctx.con.commit()
             break
+        except _AlreadyIngested as exc:
+            ctx.con.rollback()
+            load.abort_lake()
+            fichier, statut_connu, le = exc.known
+            result.ingestion_id, result.taille_octets = ident.sha_seen, ident.size
+            result.statut = DEJA_INGERE
+            result.motif = (
+                f"mêmes octets que {fichier}, déjà ingéré le {le:%d/%m/%Y %H:%M} "
+                f"(statut {statut_connu}) : rien à faire"
+            )
+            if ctx.on_progress is not None:
+                ctx.on_progress(ident.size)
+            return result, Counter()
+        except _HashUnreadable as exc:
+            ctx.con.rollback()
+            load.abort_lake()
+            result.motif = f"fichier illisible : {exc.error.strerror or exc.error}"
+            return result, Counter()
         except (Exception, KeyboardInterrupt) as exc:
             # Anything else (disk error, a bug): nothing is kept and nothing is recorded, so
             # the next run tries the file again; the other files go on.
@@ -1227,12 +1349,13 @@ def _ingest_file(
             raise
 
     result.statut, result.motif = statut, motif
+    result.ingestion_id, result.taille_octets = ident.sha, ident.size
     result.encodage = load.encoding
     result.lignes_lues, result.lignes_acceptees = load.read, load.accepted
     result.lignes_quarantaine = load.quarantined
     result.regles = dict(sorted(load.rules.items()))
     result.duree_s = round(time.perf_counter() - t0, 3)
-    load.timings["sha256"] += sha_s
+    load.timings["attente_sha256"] += ident.waited_s
     return result, load.timings
 
 

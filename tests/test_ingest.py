@@ -780,3 +780,29 @@ def test_lake_file_keeps_statistics_on_dates_and_organisation_codes_only(tmp_pat
     assert query(
         paths, "select count(*) from lignes_ij where FLX_DIS_DTD >= date '2000-01-01'"
     ) == [(3,)]
+
+
+def test_a_file_that_cannot_be_read_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
+    import flows.ingest
+
+    real = flows.ingest._sha256
+
+    def denied(path, stop=None):
+        if path.name.endswith("_311.csv"):
+            raise PermissionError(13, "Permission non accordée")
+        return real(path, stop)
+
+    monkeypatch.setattr(flows.ingest, "_sha256", denied)
+    files = {
+        "ij_paiements_20240315_311.csv": csv_text([ij_line(LIG_NUM="L1")], IJ_HEADER),
+        "ij_paiements_20240316_312.csv": csv_text([ij_line(LIG_NUM="L2")], IJ_HEADER),
+    }
+    paths, summary = ingest(tmp_path, files)
+    first, second = summary.fichiers
+    assert (first.statut, first.motif) == (
+        "introuvable",
+        "fichier illisible : Permission non accordée",
+    )
+    assert (second.statut, second.lignes_acceptees) == ("ok", 1)
+    assert query(paths, "select fichier from ingestions") == [("ij_paiements_20240316_312.csv",)]
+    assert query(paths, "select count(*) from quarantaine") == [(0,)]
