@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from transforms.raw.dialect import EncodingState
+    from transforms.raw.lines import Provenance
     from transforms.raw.schema import References, SourceSpec
 
 log = logging.getLogger("ru.ingest")
@@ -440,6 +441,8 @@ class _AlreadyIngested(Exception):
 
 
 class _HashUnreadable(Exception):
+    """The file could not be read to compute its sha256 (``error``: the OSError)."""
+
     def __init__(self, error: OSError):
         self.error = error
 
@@ -793,7 +796,6 @@ class _FileLoad:
         self, ctx: _Context, path: Path, spec: SourceSpec, ident: _FileIdentity, start: datetime
     ):
         from expectations.contract import load_contract
-        from transforms.raw.lines import Provenance
         from transforms.raw.pseudo import Pseudonymiser
         from transforms.raw.sorted_runs import SortedRuns
 
@@ -802,8 +804,7 @@ class _FileLoad:
         self.spec = spec
         self.ident = ident
         self.start = start
-        self._provenance = Provenance
-        self._prov = None
+        self._prov: Provenance | None = None
         contract = load_contract(spec.table)
         self.columns = [(c.name, c.type) for c in contract.columns]
         self.read = 0
@@ -827,9 +828,12 @@ class _FileLoad:
         return self.ident.resolve()
 
     @property
-    def prov(self):
+    def prov(self) -> Provenance:
+        """Provenance of the file's rows (its ingestion id is the sha256: waits for it)."""
+        from transforms.raw.lines import Provenance
+
         if self._prov is None:
-            self._prov = self._provenance(
+            self._prov = Provenance(
                 ingestion_id=self.sha, fichier=self.path.name, source=self.spec.source
             )
         return self._prov
@@ -1335,6 +1339,7 @@ def _load_file(
             if isinstance(exc, KeyboardInterrupt):
                 raise
             log.exception("%s : erreur pendant l'ingestion, fichier non ingéré", path.name)
+            result.ingestion_id, result.taille_octets = ident.sha_seen, ident.size
             result.statut = ERREUR
             result.motif = (
                 f"erreur pendant l'ingestion ({type(exc).__name__} : {exc}) ; rien n'a été "
