@@ -1001,14 +1001,12 @@ class _FileLoad:
         self._rejected.append(result.rejected)
         self._rejected_rows += result.rejected.height
         if self._rejected_rows >= QUARANTINE_BATCH_ROWS:
-            self._flush_quarantine(len(names))
+            self._flush_quarantine(len(names))  # timed there
         t4 = time.perf_counter()
         self._write_lake(result.lake)
-        t5 = time.perf_counter()
         self.timings["doublons"] += t2 - t1
         self.timings["pseudonymisation_et_sorties"] += t3 - t2
-        self.timings["quarantaine_et_attente_insertion"] += t4 - t3
-        self.timings["ecriture_parquet"] += t5 - t4
+        self.timings["ecriture_parquet"] += time.perf_counter() - t4
         self._remember_keys(result.accepted)
         self.read += checked.height
         self.accepted += result.accepted.height
@@ -1029,8 +1027,10 @@ class _FileLoad:
         rows = quarantine_rows(batch, self.spec, self.ctx.refs, n_fields, self.prov)
         for regles in rows["regles"].to_list():
             self.rules.update(regles)
-        self.timings["quarantaine"] += time.perf_counter() - t0
+        t1 = time.perf_counter()
         self._submit_db(lambda: self._insert_chunk(rows))
+        self.timings["quarantaine"] += t1 - t0
+        self.timings["attente_insertion_duckdb"] += time.perf_counter() - t1
 
     def _insert_chunk(self, quarantined: pl.DataFrame) -> None:
         """Worker thread: append quarantined rows (the main thread does not use ``con``

@@ -806,3 +806,14 @@ def test_a_file_that_cannot_be_read_is_reported_and_the_others_go_on(tmp_path, m
     assert (second.statut, second.lignes_acceptees) == ("ok", 1)
     assert query(paths, "select fichier from ingestions") == [("ij_paiements_20240316_312.csv",)]
     assert query(paths, "select count(*) from quarantaine") == [(0,)]
+
+
+def test_sorted_runs_refuse_keys_with_and_without_values_mixed():
+    import numpy as np
+
+    from transforms.raw.sorted_runs import SortedRuns
+
+    runs = SortedRuns()
+    runs.add(np.array([3, 1]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="jamais"):
+        runs.add(np.array([2]))

@@ -25,6 +25,8 @@ class SortedRuns:
         self.values: list[np.ndarray | None] = []
 
     def add(self, keys: np.ndarray, values: np.ndarray | None = None) -> None:
+        if self.runs and (values is None) != (self.values[0] is None):
+            raise ValueError("SortedRuns.add : toujours avec des valeurs, ou jamais")
         if values is None:
             self.runs.append(np.sort(keys))
             self.values.append(None)
