@@ -96,7 +96,8 @@ def measure(extract: Path, data: Path, chunk_bytes: int) -> dict:
     )
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    user, system = cpu1.ru_utime - cpu0.ru_utime, cpu1.ru_stime - cpu0.ru_stime
+    cpu = user + system
     (f,) = summary.fichiers
     return {
         "lignes_lues": f.lignes_lues,
@@ -107,6 +108,9 @@ def measure(extract: Path, data: Path, chunk_bytes: int) -> dict:
         "duree_s": round(wall, 2),
         "lignes_par_s": round(f.lignes_lues / wall),
         "cpu_s": round(cpu, 1),
+        "cpu_utilisateur_s": round(user, 1),
+        "cpu_systeme_s": round(system, 1),
+        "defauts_de_page": cpu1.ru_minflt - cpu0.ru_minflt,
         "lignes_par_s_cpu": round(f.lignes_lues / cpu),
         "bloc_mo": round(chunk_bytes / 2**20),
         "charge_moyenne": os.getloadavg(),
@@ -131,6 +135,9 @@ def main() -> None:
     args = parser.parse_args()
     extract = args.travail / EXTRACT
     if args.mesure:
+        from flows.allocators import tune
+
+        tune()  # as ``ru`` does when it starts
         chunk = args.bloc_mo * 2**20
         print(json.dumps(measure(extract, args.travail / "donnees", chunk)))
         return
@@ -161,7 +168,9 @@ def main() -> None:
     )
     load = ", ".join(f"{x:.1f}" for x in figures["charge_moyenne"])
     print(
-        f"temps CPU du processus : {figures['cpu_s']} s (sur {os.cpu_count()} cœurs), "
+        f"temps CPU du processus : {figures['cpu_s']} s (sur {os.cpu_count()} cœurs ; "
+        f"utilisateur {figures['cpu_utilisateur_s']} s, système {figures['cpu_systeme_s']} s, "
+        f"{figures['defauts_de_page']:,} défauts de page), "
         f"soit {figures['lignes_par_s_cpu']:,} lignes par seconde de CPU ; "
         f"charge moyenne de la machine à la fin : {load} ; blocs de {figures['bloc_mo']} Mo"
     )

@@ -92,6 +92,9 @@ app.command("query", cls=FrenchCommand)(query.query)
 
 
 def main() -> None:
+    from flows.allocators import tune
+
+    tune()  # before Polars and pyarrow load (see flows/allocators.py)
     app()
 
 
