@@ -53,6 +53,12 @@ QUARANTINE_BATCH_ROWS = 20_000
 # enough, and it bounds what one file's transaction keeps in memory.
 DUCKDB_MEMORY_LIMIT = "256MB"
 PARQUET_BATCH_ROWS = 500_000
+# Chunks of a CSV file loaded before its sha256 is known, their lake rows and quarantine
+# rows kept in memory (about 30 MB each) until it says the file is new: the hash of a large
+# file (0.9 s per GB) overlaps the loading instead of stalling it.
+HELD_CHUNKS = 4
+# ``ingestion_id`` of the rows built before the sha256 is known (replaced before writing).
+_PENDING_ID = "sha256-en-cours"
 EXTENSIONS = (".csv", ".csv.gz", ".parquet")
 _DATE_IN_NAME = re.compile(r"^[a-z_]+?_(\d{8})(?:_|\.)")
 
@@ -473,6 +479,10 @@ class _FileIdentity:
         except BaseException as exc:  # handed to resolve()
             self._outcome = exc
 
+    def ready(self) -> bool:
+        """True when :meth:`resolve` would not wait."""
+        return self.sha is not None or not self._thread.is_alive()
+
     def resolve(self) -> str:
         """The sha256; raises _AlreadyIngested or _HashUnreadable (once resolved, again)."""
         if self.sha is None:
@@ -813,6 +823,7 @@ class _FileLoad:
         self.rules: Counter[str] = Counter()
         self.pseudo = Pseudonymiser(ctx.key)  # the file's identities, until it is stored
         self._rejected: list[pl.DataFrame] = []  # rejected records not quarantined yet
+        self._held: list[pl.DataFrame] = []  # lake rows built before the sha256 was known
         self._rejected_rows = 0
         self.seen_keys: list[pl.DataFrame] = []  # accepted keys of this file, with hash _h
         self.seen_hashes = SortedRuns()
@@ -930,15 +941,15 @@ class _FileLoad:
 
         chunks = _Prefetch(checked_chunks())
         try:
-            # The reading thread starts on the first chunks while the sha256 is finished;
-            # nothing is written before it says the file is new.
-            self.ident.resolve()
+            # The first chunks are read, checked and split while the sha256 is finished;
+            # nothing is written before it says the file is new (see _chunk).
             for checked, nbytes, texts in chunks:
                 self.encoding = reader.encoding
                 self._chunk(checked, names, texts)
                 self._progress(nbytes)
         finally:
             chunks.close()
+        self._release(len(names))
         self._flush_quarantine(len(names))
 
     def _check(self, fields: pl.DataFrame, n_fields: int) -> pl.DataFrame:
@@ -973,7 +984,13 @@ class _FileLoad:
     ) -> None:
         """Load the results of one checked chunk (:meth:`_check`). ``texts``: original text
         of lines by number, when the chunk has no ``texte`` column (needed for rejected
-        lines only)."""
+        lines only).
+
+        Until the file's sha256 is known (its ingestion id, and whether it is new), up to
+        HELD_CHUNKS chunks are split and their lake rows held, with a provisional
+        ``ingestion_id``; then the hash is waited for and the held rows written
+        (:meth:`_release`). Doublons and pseudonymisation need no id: they are done at once.
+        """
         import polars as pl
 
         from transforms.raw.lines import split_chunk
@@ -994,23 +1011,46 @@ class _FileLoad:
             columns=self.columns,
             extras=self.extras,
             pseudo=self.pseudo,
-            prov=self.prov,
+            prov=self._prov or self._provisional_prov(),
             texts=texts,
         )
         t3 = time.perf_counter()
-        self._rejected.append(result.rejected)
-        self._rejected_rows += result.rejected.height
-        if self._rejected_rows >= QUARANTINE_BATCH_ROWS:
-            self._flush_quarantine(len(names))  # timed there
-        t4 = time.perf_counter()
-        self._write_lake(result.lake)
         self.timings["doublons"] += t2 - t1
         self.timings["pseudonymisation_et_sorties"] += t3 - t2
-        self.timings["ecriture_parquet"] += time.perf_counter() - t4
         self._remember_keys(result.accepted)
         self.read += checked.height
         self.accepted += result.accepted.height
         self.quarantined += result.rejected.height
+        self._rejected.append(result.rejected)
+        self._rejected_rows += result.rejected.height
+        self._held.append(result.lake)
+        if self._prov is not None or self.ident.ready() or len(self._held) >= HELD_CHUNKS:
+            self._release(len(names))
+
+    def _provisional_prov(self) -> Provenance:
+        from transforms.raw.lines import Provenance
+
+        return Provenance(_PENDING_ID, fichier=self.path.name, source=self.spec.source)
+
+    def _release(self, n_fields: int) -> None:
+        """Write the held lake rows (waiting for the sha256 if need be: it may raise
+        _AlreadyIngested, nothing being written yet) and the quarantine rows of a full
+        batch."""
+        import polars as pl
+
+        if self._prov is None:
+            ingestion_id = self.prov.ingestion_id  # waits for the sha256 (timed there)
+            self._held = [
+                lake.with_columns(pl.lit(ingestion_id, dtype=pl.String).alias("ingestion_id"))
+                for lake in self._held
+            ]
+        held, self._held = self._held, []
+        t1 = time.perf_counter()
+        for lake in held:
+            self._write_lake(lake)
+        self.timings["ecriture_parquet"] += time.perf_counter() - t1
+        if self._rejected_rows >= QUARANTINE_BATCH_ROWS:
+            self._flush_quarantine(n_fields)  # timed there
 
     def _flush_quarantine(self, n_fields: int) -> None:
         """Quarantine rows of the rejected records gathered so far, inserted by the worker
@@ -1208,15 +1248,16 @@ def _unique_names(header: list[str]) -> list[str]:
     return [n if n else f"COLONNE_{i + 1}" for i, n in enumerate(header)]
 
 
-def _record(con, load: _FileLoad, path: Path, size: int, statut: str, motif: str | None) -> None:
+def _record(con, load: _FileLoad, path: Path, statut: str, motif: str | None) -> None:
+    sha = load.sha  # waits for the hash (and the size that comes with it)
     con.execute(
         _sql("ingestion_enregistree"),
         {
-            "ingestion_id": load.sha,
+            "ingestion_id": sha,
             "fichier": path.name,
             "chemin": str(path.resolve()),
             "source": load.spec.source,
-            "taille_octets": size,
+            "taille_octets": load.ident.size,
             "encodage": load.encoding,
             "lignes_lues": load.read,
             "lignes_acceptees": load.accepted,
@@ -1241,6 +1282,28 @@ def _ingest_file(
         ident.close()
 
 
+def _refusal(exc: Exception) -> tuple[str | None, str]:
+    """(quarantine rule of the file's records, ``motif``) of a refused file; no rule when
+    the file cannot be read (no record to quarantine)."""
+    from transforms.raw.dialect import EncodingError
+
+    if isinstance(exc, EncodingError):
+        return "encodage", f"encodage : {exc}"
+    if isinstance(exc, _HeaderRejected):
+        return "entete", f"entete : {exc}"
+    return None, f"fichier illisible : {exc}"
+
+
+def _restart(
+    ctx: _Context, load: _FileLoad, path: Path, spec: SourceSpec, ident, start: datetime
+) -> _FileLoad:
+    """Undo what ``load`` did (a new transaction) and start a new load of the file."""
+    ctx.con.rollback()
+    ctx.con.begin()
+    load.abort_lake()
+    return _FileLoad(ctx, path, spec, ident, start)
+
+
 def _load_file(
     ctx: _Context, ident_con, path: Path, spec: SourceSpec, ident: _FileIdentity, t0: float
 ) -> tuple[FileResult, Counter[str]]:
@@ -1261,28 +1324,28 @@ def _load_file(
                 load.load(decode)
             except RestartAsCp1252:
                 raise
-            except EncodingError as exc:
-                ctx.con.rollback()
-                ctx.con.begin()
-                load.abort_lake()
-                load = _FileLoad(ctx, path, spec, ident, start)
-                statut, motif = REJETE, f"encodage : {exc}"
-                load.reject_all("encodage", str(exc))
-            except _HeaderRejected as exc:
-                ctx.con.rollback()
-                ctx.con.begin()
-                load.abort_lake()
-                enc = load.encoding
-                load = _FileLoad(ctx, path, spec, ident, start)
-                load.encoding = enc
-                statut, motif = REJETE, f"entete : {exc}"
-                load.reject_all("entete", str(exc))
+            except (EncodingError, _HeaderRejected, _Unreadable) as exc:
+                # The whole file is refused: what was loaded is undone, its records go to
+                # the quarantine with the file's rule (none when it cannot be read: same
+                # bytes, same failure), and the file is recorded so that a re-delivery is a
+                # no-op.
+                encoding = load.encoding if isinstance(exc, _HeaderRejected) else None
+                load = _restart(ctx, load, path, spec, ident, start)
+                load.encoding = encoding
+                rule, motif = _refusal(exc)
+                statut = REJETE
+                if rule is not None:
+                    try:
+                        load.reject_all(rule, str(exc))
+                    except _Unreadable as unreadable:
+                        load = _restart(ctx, load, path, spec, ident, start)
+                        _, motif = _refusal(unreadable)
             t1 = time.perf_counter()
             load.store_identities(ident_con)
             t2 = time.perf_counter()
             load.finish_lake()
             t3 = time.perf_counter()
-            _record(ctx.con, load, path, ident.size, statut, motif)
+            _record(ctx.con, load, path, statut, motif)
             if load.accepted:
                 refresh_views(ctx.con, ctx.paths)
             ctx.con.commit()
@@ -1302,16 +1365,6 @@ def _load_file(
             )
             load = _FileLoad(ctx, path, spec, ident, start)
             decode = "cp1252"
-        except _Unreadable as exc:
-            # Same bytes, same failure: recorded, so that a re-delivery is a no-op.
-            ctx.con.rollback()
-            load.abort_lake()
-            load = _FileLoad(ctx, path, spec, ident, start)
-            statut, motif = REJETE, f"fichier illisible : {exc}"
-            ctx.con.begin()
-            _record(ctx.con, load, path, ident.size, statut, motif)
-            ctx.con.commit()
-            break
         except _AlreadyIngested as exc:
             ctx.con.rollback()
             load.abort_lake()

@@ -817,3 +817,53 @@ def test_sorted_runs_refuse_keys_with_and_without_values_mixed():
     runs.add(np.array([3, 1]), np.array([0, 1]))
     with pytest.raises(ValueError, match="jamais"):
         runs.add(np.array([2]))
+
+
+def test_chunks_loaded_while_the_hash_is_computed_get_the_file_id(tmp_path, monkeypatch):
+    """With a slow sha256, the first chunks are split and held with a provisional id; what
+    is written carries the file's sha256, and a re-delivery still writes nothing."""
+    import hashlib
+    import time
+
+    import flows.ingest as ingest_module
+
+    real = ingest_module._sha256
+
+    def slow(path, stop=None):
+        time.sleep(0.5)
+        return real(path, stop)
+
+    monkeypatch.setattr(ingest_module, "_sha256", slow)
+    monkeypatch.setattr(ingest_module, "HELD_CHUNKS", 3)
+    rows = [ij_line(LIG_NUM=f"L{i}") for i in range(40)]
+    rows[5] = ij_line(LIG_NUM="L5", BEN_SEX_COD="3")  # quarantined while held
+    text = csv_text(rows, IJ_HEADER)
+    paths, summary = ingest(tmp_path, {IJ_NAME: text}, chunk_bytes=700)
+    (f,) = summary.fichiers
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()  # written as UTF-8
+    assert (f.statut, f.ingestion_id, f.lignes_acceptees, f.lignes_quarantaine) == (
+        "ok",
+        sha,
+        39,
+        1,
+    )
+    (lake,) = (paths.lake / "raw" / "ij_paiements").glob("*.parquet")
+    assert pl.read_parquet(lake)["ingestion_id"].unique().to_list() == [sha]
+    assert query(paths, "select distinct ingestion_id from quarantaine") == [(sha,)]
+    assert query(paths, "select count(*) from lignes_ij where ingestion_id = ?", [sha]) == [(39,)]
+    again = ingest_paths(paths, [tmp_path / "arrivee" / IJ_NAME], TEST_KEY, chunk_bytes=700)
+    assert again.fichiers[0].statut == "deja_ingere"
+    assert query(paths, "select count(*) from quarantaine") == [(1,)]
+    assert len(list((paths.lake / "raw" / "ij_paiements").glob("*"))) == 1
+
+
+def test_unreadable_file_delivered_again_is_a_noop(tmp_path):
+    truncated = gzip.compress(csv_text([ij_line()], IJ_HEADER).encode())[:-20]
+    name = "ij_paiements_20240314_311.csv.gz"
+    paths, first = ingest(tmp_path, {name: truncated})
+    assert first.fichiers[0].statut == "rejete"
+    again = ingest_paths(paths, [tmp_path / "arrivee" / name], TEST_KEY)
+    assert again.fichiers[0].statut == "deja_ingere"
+    assert query(paths, "select fichier, statut, taille_octets from ingestions") == [
+        (name, "rejete", len(truncated))
+    ]

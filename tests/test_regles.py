@@ -299,3 +299,23 @@ def test_distinct_parsing_keeps_its_codes_across_chunks_and_starts_afresh_past_i
         direct = frame.select(rules._parse_expr(spec, pl.col("EXE_SOI_DTD"))).to_series()
         assert by_distinct.to_list() == direct.to_list(), texts
     assert rules._PARSED[spec].parsed.len() <= 6 + 4  # started afresh past the bound
+
+
+def test_distinct_parsing_recovers_codes_given_but_never_parsed(monkeypatch):
+    """A chunk coded against the mapping, then lost before parsing (an error between the
+    two): later chunks still get every text parsed, including codes they do not hold."""
+    import polars as pl
+
+    from transforms.raw import rules
+    from transforms.raw.schema import IJ_PAIEMENTS
+
+    spec = IJ_PAIEMENTS.column("ARR_DEB_DTE")
+    monkeypatch.setattr(rules, "_PARSED", {})  # a fresh mapping for this column
+    state = rules._state(spec)
+    pl.Series(["02/01/2024", "03/01/2024"]).cast(pl.Categorical(state.categories))  # lost
+    for texts in (["04/01/2024", "02/01/2024"], ["03/01/2024", "05/01/2024", "x"]):
+        frame = pl.DataFrame({"ARR_DEB_DTE": texts})
+        (by_distinct,) = rules._parse_distinct_columns(frame, [spec])
+        direct = frame.select(rules._parse_expr(spec, pl.col("ARR_DEB_DTE"))).to_series()
+        assert by_distinct.to_list() == direct.to_list(), texts
+    assert state.parsed.len() == 5  # 02, 03, 04, 05/01 and « x » (unreadable: null)

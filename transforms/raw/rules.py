@@ -126,6 +126,25 @@ def _state(c: ColumnSpec) -> _ParsedCategories:
     return state
 
 
+def _new_texts(texts: pl.Series, code: pl.Series, st: _ParsedCategories) -> pl.Series | None:
+    """The texts of ``texts`` (coded ``code`` in ``st``'s mapping) not parsed yet, by code;
+    None when there are none.
+
+    Codes are given in order of first sight: the new ones are the codes from
+    ``st.parsed.len()`` on, taken from the chunk itself. Were some of them absent from the
+    chunk (an earlier chunk coded, then failed before parsing), the mapping's whole list is
+    read instead (a Python loop over every category: kept for that case).
+    """
+    done = st.parsed.len()
+    fresh = code >= done
+    if not fresh.any():
+        return None
+    new = pl.DataFrame({"code": code, "texte": texts}).filter(fresh).unique("code").sort("code")
+    if new.height == new.get_column("code").max() - done + 1:
+        return new.get_column("texte")
+    return st.categories.to_series().slice(done)
+
+
 def _parse_distinct_columns(frame: pl.DataFrame, columns: list[ColumnSpec]) -> list[pl.Series]:
     """Typed values of columns with few distinct texts (dates, integers, daily amounts):
     each column's texts are coded against its category mapping (one hash per row), the
@@ -137,11 +156,11 @@ def _parse_distinct_columns(frame: pl.DataFrame, columns: list[ColumnSpec]) -> l
             frame.get_column(c.name).cast(pl.Categorical(st.categories)).to_physical()
             for c, st in zip(columns, states, strict=True)
         ]
-        new = {}  # column → (its state, its texts not parsed yet)
-        for c, st in zip(columns, states, strict=True):
-            known = st.categories.to_series()
-            if known.len() > st.parsed.len():
-                new[c] = (st, known.slice(st.parsed.len()))
+        new = {}  # column → (its state, its texts not parsed yet, in code order)
+        for c, st, code in zip(columns, states, codes, strict=True):
+            texts = _new_texts(frame.get_column(c.name), code, st)
+            if texts is not None:
+                new[c] = (st, texts)
         if new:
             width = max(s.len() for _, s in new.values())
             padded = pl.DataFrame(
