@@ -620,16 +620,17 @@ class _CsvReader:
             last_pos = pos
 
     def field_chunks(
-        self, on_header: Callable[[list[str]], list[str]]
+        self, on_header: Callable[[list[str]], list[str]], typed: dict | None = None
     ) -> Iterator[tuple[pl.DataFrame, int, Callable[[pl.Series], pl.Series] | None]]:
         """(fields, raw bytes consumed, texts of lines or None) per chunk.
 
         ``on_header(header)`` is called once with the normalised header and returns the
         column names (it may raise to refuse the file). A chunk without double quotes is split
-        by Polars' native reader (:func:`transforms.raw.parsing.read_plain_block`, all
-        columns as strings; Windows-1252 transcoded to UTF-8 in one call; ``texte`` left out
-        and given by the returned function for the lines that need it); any other chunk takes
-        the exact path (``split_records`` + ``split_fields``, with ``texte``).
+        in compiled code (:func:`transforms.raw.parsing.read_plain_block`: all columns as
+        strings, the columns of ``typed`` also typed; Windows-1252 transcoded to UTF-8 in one
+        call; ``texte`` left out and given by the returned function for the lines that need
+        it); any other chunk takes the exact path (``split_records`` + ``split_fields``, with
+        ``texte``).
         """
         from transforms.raw.dialect import CP1252, ENCODING_LABELS
         from transforms.raw.parsing import (
@@ -658,7 +659,7 @@ class _CsvReader:
                 names = on_header(self.header)
                 data = b"" if end < 0 else data[end + 1 :]
                 line_no = 2
-            fast = read_plain_block(data, names, line_no)
+            fast = read_plain_block(data, names, line_no, typed)
             if fast is not None:
                 fields, index = fast
                 texts = index.texts
@@ -911,6 +912,7 @@ class _FileLoad:
             self._db_pool.shutdown(wait=True)
 
     def _load(self, decode: str) -> None:
+        from transforms.raw.native import typed_columns
         from transforms.raw.parsing import map_header
 
         if self.path.name.lower().endswith(".parquet"):
@@ -935,8 +937,9 @@ class _FileLoad:
 
         def checked_chunks():
             # In the reading thread: the rules of chunk k+1 run while chunk k is split,
-            # pseudonymised and written (Polars and the CSV reader release the GIL).
-            for fields, nbytes, texts in reader.field_chunks(on_header):
+            # pseudonymised and written (Polars and the block reader release the GIL).
+            typed = typed_columns(self.spec)
+            for fields, nbytes, texts in reader.field_chunks(on_header, typed):
                 yield self._check(fields, len(names)), nbytes, texts
 
         chunks = _Prefetch(checked_chunks())

@@ -188,3 +188,114 @@ def test_read_plain_block_declines_quotes_and_needs_no_trailing_newline():
     ]
     fields, _ = read_plain_block(b"\n\n1;2;3\n", ["A", "B", "C"], 2)
     assert fields.rows() == [(4, 3, "1", "2", "3")]
+
+
+# --- typing while reading (transforms.raw.native) ------------------------------------------
+
+
+def _bar_separated(texts: str) -> list[str]:
+    return texts.split("|")
+
+
+# Edge texts per kind (some start or end with a space).
+_EDGE_TEXTS = {
+    "int": _bar_separated(
+        "0|7|-0|+5|-12|0005|2147483647|2147483648|-2147483648|-2147483649|9999999999|"
+        "99999999999|1234567890123|+|-|--1|+-1|1-| 1|1 |1,0|1.0|1e3|x|１２|é|0x1F|"
+        "12345678901234567890|1985|1900|2100|1899|2101|+1950|-1950|01985"
+    ),
+    "dec": _bar_separated(
+        "0|1|-1|+1|1,5|1.5|1,25|-0,05|+0.1|1,|.5|,5|1,234|1.2.3|1,2,3|9999999999,99|"
+        "-9999999999.99|99999999999|12345678901,5|1 ,5|1,5 |-|+,5|1e2|abc|٣|41,4x|"
+        "1234567890123456,78"
+    ),
+    "date": _bar_separated(
+        "15/03/2024|2024-03-15|29/02/2024|29/02/2023|2000-02-29|1900-02-29|"
+        "0000-02-29|0000-01-01|9999-12-31|31/04/2024|00/01/2024|01/00/2024|"
+        "01/13/2024|32/01/2024|1/02/2024| 1/02/2024|2024-1-01|2024/03/15|15-03-2024|"
+        "15/03/24|15/03/2024 |2024-03-15T00|aa/bb/cccc|15.03.2024|2024-03-1x|"
+        "15/03/2O24|1600-02-29|1700-02-29"
+    ),
+}
+
+
+def _edge_frame(texts: list[str | None], n: int) -> tuple[bytes, list[str]]:
+    """A block whose column ``V`` holds ``texts`` (None: empty), between text columns."""
+    names = ["A", "V", "B"]
+    lines = [f"a{i};{t or ''};{'b' * (i % 20)}" for i, t in enumerate(texts)]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8"), names
+
+
+@pytest.mark.parametrize(
+    ("column", "kind"),
+    [("PRS_ACT_NBR", "int"), ("BEN_RNG_GEM", "int"), ("BEN_NAI_ANN", "int"),
+     ("BSE_REM_MNT", "dec"), ("FLX_DIS_DTD", "date")],
+)  # fmt: skip
+def test_typing_while_reading_equals_the_rules_expressions(column, kind):
+    from transforms.raw.parsing import read_plain_block
+    from transforms.raw.rules import _parse_expr, v
+
+    spec = next(c for c in IJ_PAIEMENTS.columns if c.name == column)
+    texts = [*_EDGE_TEXTS[kind], None, ""]
+    data, names = _edge_frame(texts, len(texts))
+    fields, _ = read_plain_block(data, names, 2, {"V": spec})
+    expected = fields.select(_parse_expr(spec, pl.col("V")).alias(v("V"))).to_series()
+    assert fields.get_column(v("V")).dtype == expected.dtype
+    # Physical values: days since 1970 for dates (year 0 has no Python date).
+    got = fields.get_column(v("V")).to_physical().to_list()
+    want = expected.to_physical().to_list()
+    assert got == want, [(t, g, w) for t, g, w in zip(texts, got, want, strict=True) if g != w]
+    assert got.count(None) < len(got)  # both valid and invalid values are met
+
+
+def test_read_plain_block_keeps_long_values_and_utf8_apart_per_column():
+    from transforms.raw.parsing import read_plain_block
+
+    long = "x" * 13
+    data = f"{long};é;{'y' * 40}\n1;{'ü' * 7};\n;;{long}z\n".encode()
+    fields, index = read_plain_block(data, ["A", "B", "C"], 2)
+    assert fields.rows() == [
+        (2, 3, long, "é", "y" * 40),
+        (3, 3, "1", "ü" * 7, None),
+        (4, 3, None, None, long + "z"),
+    ]
+    exact = split_fields(split_records(data.decode(), 2), ["A", "B", "C"])
+    assert exact.drop("texte").equals(fields)
+    assert index.texts(pl.Series([4])).to_list() == [f";;{long}z"]
+
+
+def test_read_plain_block_counts_every_field_even_past_an_empty_extra_one():
+    from transforms.raw.parsing import read_plain_block
+
+    # A line with n + 2 fields whose field n + 1 is empty has too many fields all the same.
+    fields, _ = read_plain_block(b"1;2;3;;5\n1;2;3\n", ["A", "B", "C"], 2)
+    assert fields.get_column("nb_champs").to_list() == [5, 3]
+
+
+def test_checks_on_a_block_read_typed_equal_the_exact_path(monkeypatch):
+    """The whole rule set gives the same result whether values are typed while reading or
+    by the rules from the exact path's strings."""
+    from flows.ingest import load_references
+    from tests.test_ingest_fixtures import IJ_HEADER, csv_text, ij_line
+    from transforms.raw import rules
+    from transforms.raw.native import typed_columns
+    from transforms.raw.parsing import read_plain_block
+
+    variants = [
+        ij_line(LIG_NUM="L1"),
+        ij_line(LIG_NUM="L2", EXE_SOI_DTF="30/02/2024", BEN_RNG_GEM="0", BSE_REM_PRU="41,4x"),
+        ij_line(LIG_NUM="L3", FLX_DIS_DTD="2024-03-15", PRS_ACT_NBR="-30", BSE_REM_MNT="-1244.1"),
+        ij_line(LIG_NUM="L4", BEN_NAI_ANN="1850", PSP_SPE_COD=None, ATT_NAT="9"),
+        ij_line(LIG_NUM="L5", PRS_NAT_REF="6111.0", ARR_DEB_DTE="1/2/2024"),
+        ij_line(LIG_NUM="L6", BEN_RNG_GEM="+1", BSE_REM_MNT="+1244.10"),
+        ij_line(LIG_NUM="L7", BEN_NAI_ANN=None),
+    ]
+    text = csv_text(variants * 5, IJ_HEADER).split("\n", 1)[1]
+    refs = load_references()
+    exact = split_fields(split_records(text, 2), IJ_HEADER).drop("texte")
+    typed, _ = read_plain_block(text.encode(), IJ_HEADER, 2, typed_columns(IJ_PAIEMENTS))
+    assert typed.select(exact.columns).equals(exact)
+    want = rules.check_records(exact, IJ_PAIEMENTS, refs, len(IJ_HEADER))
+    got = rules.check_records(typed, IJ_PAIEMENTS, refs, len(IJ_HEADER))
+    assert got.select(want.columns).equals(want)
+    assert want.get_column("rejete").to_list() == [False, True, False, True, True, False, True] * 5

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms.raw.schema import NIR_COLUMNS, SourceSpec
+from transforms.raw.schema import NIR_COLUMNS, ColumnSpec, SourceSpec
 
 SEP = ";"
 QUOTE = '"'
@@ -256,62 +256,34 @@ class LineIndex:
 
 
 def read_plain_block(
-    data: bytes, names: list[str], first_line: int
+    data: bytes, names: list[str], first_line: int, typed: dict[str, ColumnSpec] | None = None
 ) -> tuple[pl.DataFrame, LineIndex] | None:
-    """Fields of a UTF-8 block without any double quote, split by Polars' native CSV reader.
+    """Fields of a UTF-8 block without any double quote, split in compiled code
+    (:func:`transforms.raw.native.read_block`).
 
     ``data`` starts at physical line ``first_line`` and ends at a line end (or the end of the
     file). Same grain and columns as :func:`split_fields` except ``texte`` (recovered on
-    demand with :meth:`LineIndex.texts`): ``ligne`` (Int64), ``nb_champs`` (Int32, counted on
-    the bytes: the reader itself pads short lines and truncates long ones) and one string
-    column per name (null when empty). Empty lines are not records. Returns None when the
-    block has a quote or the reader's row count differs from the line count: the caller then
-    takes the exact path (:func:`split_records` + :func:`split_fields`).
+    demand with :meth:`LineIndex.texts`): ``ligne`` (Int64), ``nb_champs`` (Int32) and one
+    string column per name (null when empty); plus, for each column of ``typed`` among the
+    names, its typed value ``_v_<COL>`` (as :func:`transforms.raw.rules.typed_values` would
+    compute it, which then leaves it as is). Empty lines are not records. Returns None when
+    the block has a quote (or is empty): the caller then takes the exact path
+    (:func:`split_records` + :func:`split_fields`).
     """
-    import numpy as np
+    from transforms.raw.native import read_block
+    from transforms.raw.rules import v
 
     if b'"' in data or not data:
         return None
-    arr = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(arr == 0x0A)
-    trailing = data.endswith(b"\n")
-    ends = newlines if trailing else np.append(newlines, len(data))
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    has_cr = (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 0x0D)
-    ends = ends - has_cr
-    n = len(names)
-    # One column more than the header: a filled one means too many fields. Lines whose
-    # field count the reader cannot tell (last field null, extra field, or a line ending
-    # with ';') get their separators counted on the bytes; the others have n fields.
-    frame = pl.read_csv(
-        data,
-        has_header=False,
-        separator=SEP,
-        quote_char=None,
-        schema={f"_f{i}": pl.String for i in range(n + 1)},
-        truncate_ragged_lines=True,
-        missing_columns="insert",
-        extra_columns="ignore",
-        raise_if_empty=False,
+    block = read_block(data, names, typed or {})
+    newlines = block.line_start.size - (0 if data.endswith(b"\n") else 1)
+    index = LineIndex(data, block.line_start, block.line_end, first_line, newlines)
+    out = pl.DataFrame(
+        [
+            pl.Series("ligne", block.rec_line + first_line, dtype=pl.Int64),
+            pl.Series("nb_champs", block.n_fields, dtype=pl.Int32),
+            *block.strings,
+            *(s.alias(v(name)) for name, s in block.typed.items()),
+        ]
     )
-    if frame.height != len(ends):
-        return None
-    unsure = (
-        frame.get_column(f"_f{n - 1}").is_null() | frame.get_column(f"_f{n}").is_not_null()
-    ).to_numpy()
-    unsure |= (ends > starts) & (arr[np.maximum(ends - 1, 0)] == 0x3B)
-    counts = np.full(len(ends), n, dtype=np.int32)
-    for i in np.flatnonzero(unsure).tolist():
-        counts[i] = data.count(b";", int(starts[i]), int(ends[i])) + 1
-    index = LineIndex(data, starts, ends, first_line, len(newlines))
-    out = frame.select(
-        (pl.int_range(pl.len(), dtype=pl.Int64) + first_line).alias("ligne"),
-        pl.Series("nb_champs", counts, dtype=pl.Int32),
-        *(pl.col(f"_f{i}").alias(name) for i, name in enumerate(names)),
-    )
-    non_empty = ends > starts
-    if not non_empty.all():
-        out = out.filter(pl.Series(non_empty))
     return out, index

@@ -180,12 +180,15 @@ def typed_values(frame: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
     """Add ``_v_<COL>`` (typed value) and ``_f_<COL>`` (format_invalide) or ``_d_<COL>``
     (date_invalide: text present, no date) for every contract column.
 
-    On large chunks, columns with few distinct values are parsed per distinct text; small
-    chunks parse everything in one pass (fixed costs dominate there).
+    A ``_v_<COL>`` already there (typed while reading, see
+    :func:`transforms.raw.parsing.read_plain_block`) is kept. On large chunks, columns with
+    few distinct values are parsed per distinct text; small chunks parse everything in one
+    pass (fixed costs dominate there).
     """
     large = frame.height >= DISTINCT_PARSE_MIN_ROWS
-    by_distinct = [c for c in spec.columns if large and _few_values(c)]
-    direct = [c for c in spec.columns if c not in by_distinct]
+    todo = [c for c in spec.columns if v(c.name) not in frame.columns]  # read typed: kept
+    by_distinct = [c for c in todo if large and _few_values(c)]
+    direct = [c for c in todo if c not in by_distinct]
     frame = frame.with_columns(_parse_expr(c, pl.col(c.name)).alias(v(c.name)) for c in direct)
     if by_distinct:
         frame = frame.with_columns(_parse_distinct_columns(frame, by_distinct))

@@ -1,0 +1,352 @@
+"""Splitting and typing of quote-free CSV blocks in compiled code (numba).
+
+Input: a block of UTF-8 bytes without any double quote, starting at a physical line and
+ending at a line end (or at the end of the file). :func:`read_block` makes one pass over
+the bytes that finds the lines and the fields of each record and writes each field as an
+Arrow string view (16 bytes: values of at most 12 bytes are held in the view itself); a
+pass per column then copies its longer values to a buffer of its own and gives the
+column to Polars without copy (String, null when empty or absent); integer, decimal and
+date columns are typed from their views, with the results of
+:func:`transforms.raw.rules._parse_expr` (same formats, same ranges, same calendar: the
+tests compare both on every edge of the contract's formats).
+
+Why compiled code: Polars' CSV reader materialises every field as a string and the typing
+then hashes each text against a dictionary; on a 5-million-line extract these two steps
+were the largest single cost of the ingestion (benchmarks/bench_ingest.py). The kernels
+release the GIL (``nogil``: the reading thread overlaps the others) and are compiled once,
+then cached on disk by numba.
+
+Memory: each column owns its views (16 bytes a record) and its buffer of long values,
+which Polars takes without copy; the array the scan writes is reused from block to block.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from transforms.raw.schema import ColumnSpec, Kind, SourceSpec
+
+_SEMICOLON, _NEWLINE, _CR = 59, 10, 13
+_INLINE = 12  # Arrow string views hold values of at most 12 bytes inline
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+# Kinds typed here; the others (texts, NIR) keep their string column only.
+TYPED_KINDS = (Kind.INT, Kind.DEC, Kind.DATE)
+
+
+def typed_columns(spec: SourceSpec) -> dict[str, ColumnSpec]:
+    """The columns of ``spec`` that :func:`read_block` types (integers, decimals, dates)."""
+    return {c.name: c for c in spec.columns if c.kind in TYPED_KINDS}
+
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+_BYTE = np.uint64(0xFF)
+
+
+@nb.njit(cache=True, nogil=True)
+def _count_lines(buf):
+    n = 0
+    for b in buf:
+        if b == _NEWLINE:
+            n += 1
+    if buf.size and buf[buf.size - 1] != _NEWLINE:
+        n += 1
+    return n
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _put_view(buf, fs, length, views, col, w, long_bytes):
+    """Write field buf[fs:fs + length] as the view at ``views[col, w : w + 2]``; a value
+    longer than 12 bytes points for now at its offset in ``buf`` (see _finish_column)."""
+    head = np.uint64(length)
+    tail = np.uint64(0)
+    for k in range(min(length, 4)):
+        head |= np.uint64(buf[fs + k]) << np.uint64(32 + 8 * k)
+    if length <= _INLINE:
+        for k in range(4, length):
+            tail |= np.uint64(buf[fs + k]) << np.uint64(8 * (k - 4))
+    else:
+        tail = np.uint64(fs) << np.uint64(32)  # buffer 0, offset fs
+        long_bytes[col] += length
+    views[col, w] = head
+    views[col, w + 1] = tail
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _scan(buf, n_cols, line_start, line_end, rec_line, n_fields, views, long_bytes):
+    """One pass over the block: line bounds (trailing CR excluded) and, per record
+    (non-empty line), its physical line, its number of fields and its first ``n_cols``
+    fields as string views in ``views[col, 2 * rec : 2 * rec + 2]`` (empty or absent:
+    length 0); ``long_bytes[col]`` adds up the lengths of the values longer than 12 bytes.
+    Returns the record count. (One flat loop over the bytes: numba compiles loops with a
+    start computed from the data into much slower code.)"""
+    n = buf.size
+    line = 0
+    rec = 0
+    ls = 0  # start of the line
+    fs = 0  # start of the field
+    col = 0
+    for p in range(n + 1):
+        b = _NEWLINE if p == n else buf[p]
+        if b == _SEMICOLON:
+            if col < n_cols:
+                _put_view(buf, fs, p - fs, views, col, 2 * rec, long_bytes)
+            col += 1
+            fs = p + 1
+        elif b == _NEWLINE:
+            if p == n and p == ls:
+                break  # the block ended with a line end: no line after it
+            le = p - 1 if p > ls and buf[p - 1] == _CR else p
+            line_start[line] = ls
+            line_end[line] = le
+            if le > ls:  # a record
+                if col < n_cols:
+                    _put_view(buf, fs, le - fs, views, col, 2 * rec, long_bytes)
+                col += 1
+                for c in range(col, n_cols):  # fields the line does not have
+                    views[c, 2 * rec] = 0
+                    views[c, 2 * rec + 1] = 0
+                rec_line[rec] = line
+                n_fields[rec] = col
+                rec += 1
+            line += 1
+            ls = p + 1
+            fs = p + 1
+            col = 0
+    return rec
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _finish_column(buf, scanned, views, data, valid):
+    """The column's views, from ``scanned`` (written by _scan) to ``views``, its long
+    values copied from ``buf`` to ``data`` (offsets rewritten); ``valid``: non-empty."""
+    off = 0
+    for r in range(valid.size):
+        head = scanned[2 * r]
+        length = np.int64(head & _LOW32)
+        valid[r] = length > 0
+        views[2 * r] = head
+        if length > _INLINE:
+            src = np.int64(scanned[2 * r + 1] >> np.uint64(32))
+            for k in range(length):
+                data[off + k] = buf[src + k]
+            views[2 * r + 1] = np.uint64(off) << np.uint64(32)
+            off += length
+        else:
+            views[2 * r + 1] = scanned[2 * r + 1]
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _byte(views, data, r, k):
+    """Byte ``k`` of value ``r`` of a finished column. (One return per helper: numba
+    inlines early returns into slow code.)"""
+    head = views[2 * r]
+    if np.int64(head & _LOW32) > _INLINE:
+        b = np.int64(data[np.int64(views[2 * r + 1] >> np.uint64(32)) + k])
+    elif k < 4:
+        b = np.int64((head >> np.uint64(32 + 8 * k)) & _BYTE)
+    else:
+        b = np.int64((views[2 * r + 1] >> np.uint64(8 * (k - 4))) & _BYTE)
+    return b
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _ints(views, data, lo, hi, out, valid):
+    """``^[+-]?[0-9]{1,10}$`` as an integer, kept when in [lo, hi]. (Loops run from 0 with
+    no early exit: numba compiles the other forms into code several times slower.)"""
+    for r in range(valid.size):
+        length = np.int64(views[2 * r] & _LOW32)
+        x = 0
+        sign = 1
+        start = 0
+        ok = length > 0
+        for k in range(length):
+            b = _byte(views, data, r, k)
+            if k == 0 and (b == 45 or b == 43):
+                sign = -1 if b == 45 else 1
+                start = 1
+            else:
+                d = b - 48
+                ok &= (d >= 0) & (d <= 9)
+                x = x * 10 + d
+        ok &= (length - start >= 1) & (length - start <= 10)
+        x *= sign
+        ok &= (x >= lo) & (x <= hi)
+        out[r] = x if ok else 0
+        valid[r] = ok
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _cents(views, data, out, valid):
+    """``^[+-]?[0-9]{1,10}([.,][0-9]{1,2})?$`` as a whole number of cents."""
+    for r in range(valid.size):
+        length = np.int64(views[2 * r] & _LOW32)
+        x = 0
+        sign = 1
+        start = 0
+        dot = -1
+        ok = length > 0
+        for k in range(length):
+            b = _byte(views, data, r, k)
+            if k == 0 and (b == 45 or b == 43):
+                sign = -1 if b == 45 else 1
+                start = 1
+            elif dot < 0 and (b == 44 or b == 46):
+                dot = k
+            else:
+                d = b - 48
+                ok &= (d >= 0) & (d <= 9)
+                x = x * 10 + d
+        whole = (length if dot < 0 else dot) - start
+        frac = 0 if dot < 0 else length - dot - 1
+        ok &= (whole >= 1) & (whole <= 10)
+        ok &= (dot < 0) | ((frac >= 1) & (frac <= 2))
+        x *= 100 if frac == 0 else (10 if frac == 1 else 1)
+        out[r] = sign * x if ok else 0
+        valid[r] = ok
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _digit(word, shift):
+    """The decimal digit in the byte of ``word`` at bit ``shift``, or -100 (a sum of at
+    most four of them stays negative)."""
+    d = np.int64((word >> np.uint64(shift)) & _BYTE) - 48
+    return d if (d >= 0) & (d <= 9) else -100
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _dates(views, data, out, valid):
+    """``JJ/MM/AAAA`` or ``AAAA-MM-JJ``, a real day of the proleptic Gregorian calendar
+    (years 0000-9999), as days since 1970-01-01. Ten bytes: always inline in the view
+    (bytes 0-3 in the high half of the first word, 4-11 in the second)."""
+    for r in range(valid.size):
+        head = views[2 * r]
+        # bytes 0..7 of the value in one word
+        w = (head >> np.uint64(32)) | (views[2 * r + 1] << np.uint64(32))
+        tail = views[2 * r + 1] >> np.uint64(32)  # bytes 8..11
+        ok = np.int64(head & _LOW32) == 10
+        b2 = np.int64((w >> np.uint64(16)) & _BYTE)
+        b4 = np.int64((w >> np.uint64(32)) & _BYTE)
+        b5 = np.int64((w >> np.uint64(40)) & _BYTE)
+        b7 = np.int64((w >> np.uint64(56)) & _BYTE)
+        if (b2 == 47) & (b5 == 47):  # JJ/MM/AAAA
+            d = _digit(w, 0) * 10 + _digit(w, 8)
+            m = _digit(w, 24) * 10 + _digit(w, 32)
+            y = ((_digit(w, 48) * 10 + _digit(w, 56)) * 10 + _digit(tail, 0)) * 10 + _digit(tail, 8)
+        elif (b4 == 45) & (b7 == 45):  # AAAA-MM-JJ
+            y = ((_digit(w, 0) * 10 + _digit(w, 8)) * 10 + _digit(w, 16)) * 10 + _digit(w, 24)
+            m = _digit(w, 40) * 10 + _digit(w, 48)
+            d = _digit(tail, 0) * 10 + _digit(tail, 8)
+        else:
+            ok = False
+            d = m = y = 0
+        ok &= (y >= 0) & (m >= 1) & (m <= 12) & (d >= 1)
+        leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+        if m == 2:
+            month_days = 29 if leap else 28
+        elif (m == 4) | (m == 6) | (m == 9) | (m == 11):
+            month_days = 30
+        else:
+            month_days = 31
+        ok &= d <= month_days
+        # Days from the civil date (H. Hinnant's algorithm; // is floor division).
+        yy = y - 1 if m <= 2 else y
+        era = yy // 400
+        yoe = yy - era * 400
+        mp = m + 9 if m <= 2 else m - 3
+        doy = (153 * mp + 2) // 5 + d - 1
+        doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+        out[r] = era * 146097 + doe - 719468 if ok else 0
+        valid[r] = ok
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block read by :func:`read_block`. Physical line ``i`` of the block is
+    ``data[line_start[i]:line_end[i]]`` (line end and trailing CR excluded); record ``r``
+    (a non-empty line) is on line ``rec_line[r]`` and has ``n_fields[r]`` fields;
+    ``strings``: one String Series per name (null when empty or absent); ``typed``: the
+    typed values of the columns asked for, by name."""
+
+    line_start: np.ndarray
+    line_end: np.ndarray
+    rec_line: np.ndarray
+    n_fields: np.ndarray
+    strings: list[pl.Series]
+    typed: dict[str, pl.Series]
+
+
+def _bitmap(valid: np.ndarray) -> pa.Buffer:
+    return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _typed(views: np.ndarray, data: np.ndarray, spec: ColumnSpec) -> pa.Array:
+    n = views.size // 2
+    valid = np.empty(n, dtype=np.bool_)
+    if spec.kind is Kind.DATE:
+        days = np.empty(n, dtype=np.int32)
+        _dates(views, data, days, valid)
+        return pa.Array.from_buffers(pa.date32(), n, [_bitmap(valid), pa.py_buffer(days)])
+    values = np.empty(n, dtype=np.int64)
+    if spec.kind is Kind.INT:
+        lo = _I64_MIN if spec.int_min is None else spec.int_min
+        hi = _I64_MAX if spec.int_max is None else spec.int_max
+        _ints(views, data, lo, hi, values, valid)
+    elif spec.kind is Kind.DEC:
+        _cents(views, data, values, valid)
+    else:
+        raise ValueError(f"{spec.name} : le type {spec.kind} n'est pas lu ici")
+    return pa.Array.from_buffers(pa.int64(), n, [_bitmap(valid), pa.py_buffer(values)])
+
+
+class _Scratch(threading.local):
+    """Per-thread arrays that _scan writes, reused from block to block (a fresh 60 MB
+    array per block would cost its page faults each time)."""
+
+    views: np.ndarray | None = None
+
+    def get(self, n_cols: int, n_lines: int) -> np.ndarray:
+        if self.views is None or self.views.shape[0] < n_cols or self.views.shape[1] < 2 * n_lines:
+            self.views = np.empty((n_cols, 2 * n_lines), dtype=np.uint64)
+        return self.views
+
+
+_SCRATCH = _Scratch()
+
+
+def read_block(data: bytes, names: list[str], typed: dict[str, ColumnSpec]) -> Block:
+    """Split a quote-free block (``;`` separated, LF or CRLF line ends, fields in the order
+    of ``names``) and type the columns of ``typed`` (INT: Int64 within the column's range;
+    DEC: Int64 cents; DATE: Date; null when empty, absent or unreadable)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_cols = len(names)
+    n_lines = _count_lines(buf)
+    line_start = np.empty(n_lines, dtype=np.int64)
+    line_end = np.empty(n_lines, dtype=np.int64)
+    rec_line = np.empty(n_lines, dtype=np.int64)
+    n_fields = np.empty(n_lines, dtype=np.int32)
+    scanned = _SCRATCH.get(n_cols, n_lines)
+    long_bytes = np.zeros(n_cols, dtype=np.int64)
+    n = _scan(buf, n_cols, line_start, line_end, rec_line, n_fields, scanned, long_bytes)
+    strings, out = [], {}
+    for c, name in enumerate(names):
+        # Each column owns its arrays: a Series kept later holds only its own column.
+        views = np.empty(2 * n, dtype=np.uint64)
+        col_data = np.empty(long_bytes[c], dtype=np.uint8)
+        valid = np.empty(n, dtype=np.bool_)
+        _finish_column(buf, scanned[c, : 2 * n], views, col_data, valid)
+        arr = pa.Array.from_buffers(
+            pa.string_view(),
+            n,
+            [_bitmap(valid), pa.py_buffer(views), pa.py_buffer(col_data)],
+        )
+        strings.append(pl.Series(name, arr))
+        if name in typed:
+            out[name] = pl.Series(name, _typed(views, col_data, typed[name]))
+    return Block(line_start, line_end, rec_line[:n], n_fields[:n], strings, out)
