@@ -619,33 +619,26 @@ class _CsvReader:
             yield records, pos - last_pos
             last_pos = pos
 
-    def field_chunks(
-        self, on_header: Callable[[list[str]], list[str]], typed: dict | None = None
-    ) -> Iterator[tuple[pl.DataFrame, int, Callable[[pl.Series], pl.Series] | None]]:
-        """(fields, raw bytes consumed, texts of lines or None) per chunk.
+    def utf8_blocks(
+        self, on_header: Callable[[list[str]], list[str]]
+    ) -> Iterator[tuple[bytes, int, list[str], int]]:
+        """(UTF-8 block, its first physical line, column names, raw bytes consumed) per
+        chunk, in order: the sequential part of the reading (bytes, encoding, header, line
+        numbers); :func:`_fields_of_block` then splits each block, in any thread.
 
         ``on_header(header)`` is called once with the normalised header and returns the
-        column names (it may raise to refuse the file). A chunk without double quotes is split
-        in compiled code (:func:`transforms.raw.parsing.read_plain_block`: all columns as
-        strings, the columns of ``typed`` also typed; Windows-1252 transcoded to UTF-8 in one
-        call; ``texte`` left out and given by the returned function for the lines that need
-        it); any other chunk takes the exact path (``split_records`` + ``split_fields``, with
-        ``texte``).
+        column names (it may raise to refuse the file). Windows-1252 is transcoded to UTF-8
+        in one call (an ASCII block is the same text in every allowed encoding).
         """
         from transforms.raw.dialect import CP1252, ENCODING_LABELS
-        from transforms.raw.parsing import (
-            parse_header,
-            read_plain_block,
-            split_fields,
-            split_records,
-        )
+        from transforms.raw.native import count_newlines
+        from transforms.raw.parsing import parse_header
 
         line_no, last_pos = 1, 0
         names: list[str] | None = None
         for piece, state, offset, pos in self._blocks():
             t0 = time.perf_counter()
             if piece.isascii():
-                # Same text in every allowed encoding; the decision is not changed.
                 self.encoding = ENCODING_LABELS[state.encoding]
                 data = piece
             else:
@@ -659,19 +652,58 @@ class _CsvReader:
                 names = on_header(self.header)
                 data = b"" if end < 0 else data[end + 1 :]
                 line_no = 2
-            fast = read_plain_block(data, names, line_no, typed)
-            if fast is not None:
-                fields, index = fast
-                texts = index.texts
-                line_no += index.newlines
-            else:
-                records = split_records(data.decode("utf-8"), line_no)
-                fields = split_fields(records, names) if names else records
-                texts = None
-                line_no += data.count(b"\n")
             self.timings["lecture"] += time.perf_counter() - t0
-            yield fields, pos - last_pos, texts
+            yield data, line_no, names, pos - last_pos
+            line_no += count_newlines(data)
             last_pos = pos
+
+
+def _fields_of_block(
+    data: bytes, first_line: int, names: list[str], typed: dict
+) -> tuple[pl.DataFrame, Callable[[pl.Series], pl.Series] | None]:
+    """(fields, texts of lines or None) of a UTF-8 block starting at physical line
+    ``first_line``. Without double quotes it is split in compiled code
+    (:func:`transforms.raw.parsing.read_plain_block`: all columns as strings, the columns of
+    ``typed`` also typed; ``texte`` left out and given by the returned function for the
+    lines that need it); otherwise it takes the exact path (``split_records`` +
+    ``split_fields``, with ``texte``)."""
+    from transforms.raw.parsing import read_plain_block, split_fields, split_records
+
+    fast = read_plain_block(data, names, first_line, typed)
+    if fast is not None:
+        fields, index = fast
+        return fields, index.texts
+    records = split_records(data.decode("utf-8"), first_line)
+    return (split_fields(records, names) if names else records), None
+
+
+# Threads that split and check blocks at the same time (one more block in memory each).
+PARSE_WORKERS = 2
+
+
+def _in_order(fn: Callable, items: Iterator, workers: int) -> Iterator:
+    """``fn(item)`` for each item, computed by ``workers`` threads at once (at most that
+    many ahead), given back in the order of ``items``; an exception of ``fn`` is raised
+    here, in order. Closing the generator cancels what has not started and waits for the
+    rest."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="analyse") as pool:
+        pending: deque = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
 
 class _Prefetch:
@@ -914,6 +946,7 @@ class _FileLoad:
     def _load(self, decode: str) -> None:
         from transforms.raw.native import typed_columns
         from transforms.raw.parsing import map_header
+        from transforms.raw.rules import check_records
 
         if self.path.name.lower().endswith(".parquet"):
             self.encoding = "Parquet"
@@ -935,18 +968,26 @@ class _FileLoad:
             names.extend(_unique_names(header))
             return names
 
-        def checked_chunks():
-            # In the reading thread: the rules of chunk k+1 run while chunk k is split,
-            # pseudonymised and written (Polars and the block reader release the GIL).
-            typed = typed_columns(self.spec)
-            for fields, nbytes, texts in reader.field_chunks(on_header, typed):
-                yield self._check(fields, len(names)), nbytes, texts
+        typed = typed_columns(self.spec)
 
-        chunks = _Prefetch(checked_chunks())
+        def check_block(item):
+            data, first_line, block_names, nbytes = item
+            t0 = time.perf_counter()
+            fields, texts = _fields_of_block(data, first_line, block_names, typed)
+            t1 = time.perf_counter()
+            checked = check_records(fields, self.spec, self.ctx.refs, len(block_names))
+            return checked, nbytes, texts, t1 - t0, time.perf_counter() - t1
+
+        # Blocks k+1 and k+2 are split and checked by two threads while block k is
+        # deduplicated, pseudonymised and written (the block reader, Polars and numpy
+        # release the GIL); the blocks themselves are read in order by a third one.
+        chunks = _Prefetch(_in_order(check_block, reader.utf8_blocks(on_header), PARSE_WORKERS))
         try:
             # The first chunks are read, checked and split while the sha256 is finished;
             # nothing is written before it says the file is new (see _chunk).
-            for checked, nbytes, texts in chunks:
+            for checked, nbytes, texts, t_read, t_rules in chunks:
+                self.timings["lecture"] += t_read
+                self.timings["regles"] += t_rules
                 self.encoding = reader.encoding
                 self._chunk(checked, names, texts)
                 self._progress(nbytes)

@@ -867,3 +867,36 @@ def test_unreadable_file_delivered_again_is_a_noop(tmp_path):
     assert query(paths, "select fichier, statut, taille_octets from ingestions") == [
         (name, "rejete", len(truncated))
     ]
+
+
+def test_blocks_checked_by_several_threads_come_back_in_order_and_errors_in_place():
+    import threading
+    import time as _time
+
+    from flows.ingest import _in_order
+
+    def slow_first(i):
+        _time.sleep(0.05 if i % 2 == 0 else 0)  # odd items finish before the even ones
+        if i == 5:
+            raise ValueError("bloc 5 illisible")
+        return i * 10, threading.current_thread().name
+
+    got = []
+    with pytest.raises(ValueError, match="bloc 5"):
+        for value, thread in _in_order(slow_first, iter(range(8)), workers=2):
+            got.append(value)
+            assert thread.startswith("analyse")
+    assert got == [0, 10, 20, 30, 40]
+
+    closed = []
+
+    def source():
+        try:
+            yield from range(100)
+        finally:
+            closed.append(True)
+
+    gen = _in_order(lambda i: i, source(), workers=2)
+    assert [next(gen), next(gen)] == [0, 1]
+    gen.close()
+    assert closed == [True]

@@ -50,6 +50,20 @@ _BYTE = np.uint64(0xFF)
 
 
 @nb.njit(cache=True, nogil=True)
+def _newlines(buf):
+    n = 0
+    for b in buf:
+        if b == _NEWLINE:
+            n += 1
+    return n
+
+
+def count_newlines(data: bytes) -> int:
+    """Number of line ends (LF) in ``data``."""
+    return _newlines(np.frombuffer(data, dtype=np.uint8))
+
+
+@nb.njit(cache=True, nogil=True)
 def _count_lines(buf):
     n = 0
     for b in buf:
@@ -61,64 +75,89 @@ def _count_lines(buf):
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
-def _put_view(buf, fs, length, views, col, w, long_bytes):
-    """Write field buf[fs:fs + length] as the view at ``views[col, w : w + 2]``; a value
-    longer than 12 bytes points for now at its offset in ``buf`` (see _finish_column)."""
-    head = np.uint64(length)
-    tail = np.uint64(0)
-    for k in range(min(length, 4)):
-        head |= np.uint64(buf[fs + k]) << np.uint64(32 + 8 * k)
-    if length <= _INLINE:
-        for k in range(4, length):
-            tail |= np.uint64(buf[fs + k]) << np.uint64(8 * (k - 4))
-    else:
-        tail = np.uint64(fs) << np.uint64(32)  # buffer 0, offset fs
-        long_bytes[col] += length
-    views[col, w] = head
-    views[col, w + 1] = tail
+def _load_word(buf, at, count):
+    """Little-endian word of buf[at : at + count] (count <= 8), zero beyond."""
+    w = np.uint64(0)
+    for k in range(8):
+        if k < count:
+            w |= np.uint64(buf[at + k]) << np.uint64(8 * k)
+    return w
+
+
+# Bytes scanned per window: the window's separator positions fit a small array.
+_WINDOW = 1 << 20
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def _scan(buf, n_cols, line_start, line_end, rec_line, n_fields, views, long_bytes):
-    """One pass over the block: line bounds (trailing CR excluded) and, per record
-    (non-empty line), its physical line, its number of fields and its first ``n_cols``
-    fields as string views in ``views[col, 2 * rec : 2 * rec + 2]`` (empty or absent:
-    length 0); ``long_bytes[col]`` adds up the lengths of the values longer than 12 bytes.
-    Returns the record count. (One flat loop over the bytes: numba compiles loops with a
-    start computed from the data into much slower code.)"""
+    """Line bounds (trailing CR excluded) and, per record (non-empty line), its physical
+    line, its number of fields and its first ``n_cols`` fields as string views in
+    ``views[col, 2 * rec : 2 * rec + 2]`` (empty or absent: length 0); a value longer than
+    12 bytes points for now at its offset in ``buf`` (see _finish_column) and
+    ``long_bytes[col]`` adds up their lengths. Returns the record count.
+
+    Per window of bytes, a branch-free loop lists the positions of ``;`` and line ends,
+    then a loop over those positions writes the fields: testing each byte with a branch
+    costs a misprediction every few bytes (measured: 84 ms against 45 for a 24 MB block).
+    """
     n = buf.size
-    line = 0
-    rec = 0
-    ls = 0  # start of the line
-    fs = 0  # start of the field
+    seps = np.empty(min(n, _WINDOW) + 1, dtype=np.int64)
+    fs = 0  # start of the current field
+    ls = 0  # start of the current line
     col = 0
-    for p in range(n + 1):
-        b = _NEWLINE if p == n else buf[p]
-        if b == _SEMICOLON:
+    rec = 0
+    line = 0
+    for w0 in range(0, n + 1, _WINDOW):
+        w1 = min(w0 + _WINDOW, n)
+        k = 0
+        for p in range(w0, w1):
+            b = buf[p]
+            seps[k] = p
+            k += (b == _SEMICOLON) | (b == _NEWLINE)
+        if w1 == n:  # the end of the block ends its last line
+            seps[k] = n
+            k += 1
+        for i in range(k):
+            p = seps[i]
+            end_of_line = p == n or buf[p] == _NEWLINE
+            fe = p
+            if end_of_line and fe > fs and buf[fe - 1] == _CR:
+                fe -= 1
+            if end_of_line and fe == ls:  # an empty line (or nothing after the last one)
+                if p < n or p > ls:
+                    line_start[line] = ls
+                    line_end[line] = fe
+                    line += 1
+                ls = p + 1
+                fs = p + 1
+                col = 0
+                continue
             if col < n_cols:
-                _put_view(buf, fs, p - fs, views, col, 2 * rec, long_bytes)
+                length = fe - fs
+                head = np.uint64(length) | (_load_word(buf, fs, min(4, length)) << np.uint64(32))
+                if length <= _INLINE:
+                    tail = _load_word(buf, fs + 4, max(0, length - 4))
+                else:
+                    tail = np.uint64(fs) << np.uint64(32)  # buffer 0, offset fs
+                    long_bytes[col] += length
+                views[col, 2 * rec] = head
+                views[col, 2 * rec + 1] = tail
             col += 1
             fs = p + 1
-        elif b == _NEWLINE:
-            if p == n and p == ls:
-                break  # the block ended with a line end: no line after it
-            le = p - 1 if p > ls and buf[p - 1] == _CR else p
-            line_start[line] = ls
-            line_end[line] = le
-            if le > ls:  # a record
-                if col < n_cols:
-                    _put_view(buf, fs, le - fs, views, col, 2 * rec, long_bytes)
-                col += 1
+            if end_of_line:
                 for c in range(col, n_cols):  # fields the line does not have
                     views[c, 2 * rec] = 0
                     views[c, 2 * rec + 1] = 0
+                line_start[line] = ls
+                line_end[line] = fe
                 rec_line[rec] = line
                 n_fields[rec] = col
                 rec += 1
-            line += 1
-            ls = p + 1
-            fs = p + 1
-            col = 0
+                line += 1
+                ls = p + 1
+                col = 0
+        if w1 == n:
+            break
     return rec
 
 
