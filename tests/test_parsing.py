@@ -214,7 +214,8 @@ _EDGE_TEXTS = {
         "0000-02-29|0000-01-01|9999-12-31|31/04/2024|00/01/2024|01/00/2024|"
         "01/13/2024|32/01/2024|1/02/2024| 1/02/2024|2024-1-01|2024/03/15|15-03-2024|"
         "15/03/24|15/03/2024 |2024-03-15T00|aa/bb/cccc|15.03.2024|2024-03-1x|"
-        "15/03/2O24|1600-02-29|1700-02-29"
+        "15/03/2O24|1600-02-29|1700-02-29|15/03/202x|202x-03-15|15/0x/2024|x5/03/2024|"
+        "2024-0x-15|2024-03-x5|2024-03-1x|0x/03/2024"
     ),
 }
 
@@ -299,3 +300,35 @@ def test_checks_on_a_block_read_typed_equal_the_exact_path(monkeypatch):
     got = rules.check_records(typed, IJ_PAIEMENTS, refs, len(IJ_HEADER))
     assert got.select(want.columns).equals(want)
     assert want.get_column("rejete").to_list() == [False, True, False, True, True, False, True] * 5
+
+
+def test_nir_parts_read_while_reading_equal_the_rules_computation():
+    from tests.test_ingest_fixtures import nir
+    from transforms.raw.parsing import read_plain_block
+    from transforms.raw.rules import NIR_PARTS, nir_columns, v
+
+    spec = next(c for c in IJ_PAIEMENTS.columns if c.name == "BEN_NIR")
+    bodies = ["1850775123456", "292062A123456", "292062B123456", "2990199123456"]
+    texts = [nir(b) for b in bodies] + [
+        *(nir(b)[:-2] + "00" for b in bodies),  # wrong key: still the NIR form
+        *_bar_separated(
+            "185007512345621|185137512345621|185197512345621|185207512345621|"
+            "185997512345621|385077512345621|085077512345621|18507751234562|"
+            "1850775123456211|1850775123456|18507A5123456 21|185072C12345621|"
+            "18507A212345621|1850775123A5621|185077512345A21|1850775123456 1|"
+            " 85077512345621|185077512345621 |1a5077512345621|18507751234562١|"
+            "292062a12345621|2920622A1234562|-85077512345621|+85077512345621"
+        ),
+        None,
+        "",
+    ]
+    data, names = _edge_frame(texts, len(texts))
+    fields, _ = read_plain_block(data, names, 2, {"V": spec})
+    want = nir_columns(fields.select(pl.col("V").alias(v("BEN_NIR")))).select(NIR_PARTS)
+    got = fields.select(NIR_PARTS)
+    assert got.equals(want), [
+        (t, g, w) for t, g, w in zip(texts, got.rows(), want.rows(), strict=True) if g != w
+    ]
+    ok = got.get_column("_nir_ok").to_list()
+    # months 20 and 99 have the NIR form (persons born abroad, unknown month)
+    assert ok == [True] * 8 + [False, False, False, True, True] + [False] * 21

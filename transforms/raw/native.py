@@ -36,12 +36,13 @@ _SEMICOLON, _NEWLINE, _CR = 59, 10, 13
 _INLINE = 12  # Arrow string views hold values of at most 12 bytes inline
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
-# Kinds typed here; the others (texts, NIR) keep their string column only.
-TYPED_KINDS = (Kind.INT, Kind.DEC, Kind.DATE)
+# Kinds typed here (a NIR into its parts); texts keep their string column only.
+TYPED_KINDS = (Kind.INT, Kind.DEC, Kind.DATE, Kind.NIR)
 
 
 def typed_columns(spec: SourceSpec) -> dict[str, ColumnSpec]:
-    """The columns of ``spec`` that :func:`read_block` types (integers, decimals, dates)."""
+    """The columns of ``spec`` that :func:`read_block` types (integers, decimals, dates,
+    the NIR)."""
     return {c.name: c for c in spec.columns if c.kind in TYPED_KINDS}
 
 
@@ -253,10 +254,10 @@ def _cents(views, data, out, valid):
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
 def _digit(word, shift):
-    """The decimal digit in the byte of ``word`` at bit ``shift``, or -100 (a sum of at
-    most four of them stays negative)."""
+    """The decimal digit in the byte of ``word`` at bit ``shift``, or -1 (all bits set: the
+    bitwise or of several digits is negative exactly when one of them is -1)."""
     d = np.int64((word >> np.uint64(shift)) & _BYTE) - 48
-    return d if (d >= 0) & (d <= 9) else -100
+    return d if (d >= 0) & (d <= 9) else -1
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -266,26 +267,29 @@ def _dates(views, data, out, valid):
     (bytes 0-3 in the high half of the first word, 4-11 in the second)."""
     for r in range(valid.size):
         head = views[2 * r]
-        # bytes 0..7 of the value in one word
-        w = (head >> np.uint64(32)) | (views[2 * r + 1] << np.uint64(32))
-        tail = views[2 * r + 1] >> np.uint64(32)  # bytes 8..11
+        w = (head >> np.uint64(32)) | (views[2 * r + 1] << np.uint64(32))  # bytes 0-7
+        tail = views[2 * r + 1] >> np.uint64(32)  # bytes 8-11
         ok = np.int64(head & _LOW32) == 10
         b2 = np.int64((w >> np.uint64(16)) & _BYTE)
         b4 = np.int64((w >> np.uint64(32)) & _BYTE)
         b5 = np.int64((w >> np.uint64(40)) & _BYTE)
         b7 = np.int64((w >> np.uint64(56)) & _BYTE)
         if (b2 == 47) & (b5 == 47):  # JJ/MM/AAAA
-            d = _digit(w, 0) * 10 + _digit(w, 8)
-            m = _digit(w, 24) * 10 + _digit(w, 32)
-            y = ((_digit(w, 48) * 10 + _digit(w, 56)) * 10 + _digit(tail, 0)) * 10 + _digit(tail, 8)
+            d0, d1 = _digit(w, 0), _digit(w, 8)
+            m0, m1 = _digit(w, 24), _digit(w, 32)
+            y0, y1, y2, y3 = _digit(w, 48), _digit(w, 56), _digit(tail, 0), _digit(tail, 8)
         elif (b4 == 45) & (b7 == 45):  # AAAA-MM-JJ
-            y = ((_digit(w, 0) * 10 + _digit(w, 8)) * 10 + _digit(w, 16)) * 10 + _digit(w, 24)
-            m = _digit(w, 40) * 10 + _digit(w, 48)
-            d = _digit(tail, 0) * 10 + _digit(tail, 8)
+            y0, y1, y2, y3 = _digit(w, 0), _digit(w, 8), _digit(w, 16), _digit(w, 24)
+            m0, m1 = _digit(w, 40), _digit(w, 48)
+            d0, d1 = _digit(tail, 0), _digit(tail, 8)
         else:
             ok = False
-            d = m = y = 0
-        ok &= (y >= 0) & (m >= 1) & (m <= 12) & (d >= 1)
+            d0 = d1 = m0 = m1 = y0 = y1 = y2 = y3 = 0
+        ok &= (d0 | d1 | m0 | m1 | y0 | y1 | y2 | y3) >= 0
+        d = d0 * 10 + d1
+        m = m0 * 10 + m1
+        y = ((y0 * 10 + y1) * 10 + y2) * 10 + y3
+        ok &= (m >= 1) & (m <= 12) & (d >= 1)
         leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
         if m == 2:
             month_days = 29 if leap else 28
@@ -305,13 +309,64 @@ def _dates(views, data, out, valid):
         valid[r] = ok
 
 
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _dig(views, data, r, k):
+    """Digit at position ``k`` of value ``r``, or -1 (see _digit)."""
+    d = _byte(views, data, r, k) - 48
+    return d if (d >= 0) & (d <= 9) else -1
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _nirs(views, data, ok_out, n13_out, key_out, num_out, valid):
+    """The NIR form ``^[12][0-9]{2}(0[1-9]|1[0-2]|[2-9][0-9])(2A|2B|[0-9]{2})[0-9]{6}[0-9]{2}$``
+    and, for NIRs of that form, the 13 first characters as a number (2A / 2B read as 19 /
+    18), the key, and the whole NIR as an exact integer (``transforms.raw.rules.nir_columns``
+    computes the same in Polars)."""
+    for r in range(valid.size):
+        ok = np.int64(views[2 * r] & _LOW32) == 15
+        n13 = 0
+        key = 0
+        offset = 0
+        if ok:
+            sex = _byte(views, data, r, 0)
+            ok &= (sex == 49) | (sex == 50)
+            y0, y1 = _dig(views, data, r, 1), _dig(views, data, r, 2)
+            m0, m1 = _dig(views, data, r, 3), _dig(views, data, r, 4)
+            month = m0 * 10 + m1
+            ok &= ((month >= 1) & (month <= 12)) | ((month >= 20) & (month <= 99))
+            b5, b6 = _byte(views, data, r, 5), _byte(views, data, r, 6)
+            if (b5 == 50) & ((b6 == 65) | (b6 == 66)):  # 2A / 2B
+                dept = 19 if b6 == 65 else 18
+                offset = 10**15 if b6 == 65 else 2 * 10**15
+                digits = y0 | y1 | m0 | m1
+            else:
+                e0, e1 = _dig(views, data, r, 5), _dig(views, data, r, 6)
+                dept = e0 * 10 + e1
+                digits = y0 | y1 | m0 | m1 | e0 | e1
+            rest = 0
+            for k in range(7, 13):
+                d = _dig(views, data, r, k)
+                digits |= d
+                rest = rest * 10 + d
+            k0, k1 = _dig(views, data, r, 13), _dig(views, data, r, 14)
+            ok &= (digits | k0 | k1) >= 0
+            n13 = ((((sex - 48) * 100 + y0 * 10 + y1) * 100 + month) * 100 + dept) * 10**6 + rest
+            key = k0 * 10 + k1
+        ok_out[r] = ok
+        valid[r] = ok
+        n13_out[r] = n13 if ok else 0
+        key_out[r] = key if ok else 0
+        num_out[r] = n13 * 100 + key + offset if ok else 0
+
+
 @dataclass(frozen=True)
 class Block:
     """A block read by :func:`read_block`. Physical line ``i`` of the block is
     ``data[line_start[i]:line_end[i]]`` (line end and trailing CR excluded); record ``r``
     (a non-empty line) is on line ``rec_line[r]`` and has ``n_fields[r]`` fields;
     ``strings``: one String Series per name (null when empty or absent); ``typed``: the
-    typed values of the columns asked for, by name."""
+    typed values of the columns asked for, by name; ``nir``: for a NIR column asked for,
+    ``ok`` (Boolean), ``n13``, ``cle`` and ``num`` (Int64, null unless ``ok``)."""
 
     line_start: np.ndarray
     line_end: np.ndarray
@@ -319,10 +374,25 @@ class Block:
     n_fields: np.ndarray
     strings: list[pl.Series]
     typed: dict[str, pl.Series]
+    nir: dict[str, pl.Series]
 
 
 def _bitmap(valid: np.ndarray) -> pa.Buffer:
     return pa.py_buffer(np.packbits(valid, bitorder="little"))
+
+
+def _nir_parts(views: np.ndarray, data: np.ndarray) -> dict[str, pl.Series]:
+    n = views.size // 2
+    ok = np.empty(n, dtype=np.bool_)
+    valid = np.empty(n, dtype=np.bool_)
+    parts = {name: np.empty(n, dtype=np.int64) for name in ("n13", "cle", "num")}
+    _nirs(views, data, ok, parts["n13"], parts["cle"], parts["num"], valid)
+    bitmap = _bitmap(valid)
+    out = {"ok": pl.Series("ok", ok)}
+    for name, values in parts.items():
+        arr = pa.Array.from_buffers(pa.int64(), n, [bitmap, pa.py_buffer(values)])
+        out[name] = pl.Series(name, arr)
+    return out
 
 
 def _typed(views: np.ndarray, data: np.ndarray, spec: ColumnSpec) -> pa.Array:
@@ -362,7 +432,7 @@ _SCRATCH = _Scratch()
 def read_block(data: bytes, names: list[str], typed: dict[str, ColumnSpec]) -> Block:
     """Split a quote-free block (``;`` separated, LF or CRLF line ends, fields in the order
     of ``names``) and type the columns of ``typed`` (INT: Int64 within the column's range;
-    DEC: Int64 cents; DATE: Date; null when empty, absent or unreadable)."""
+    DEC: Int64 cents; DATE: Date; null when empty, absent or unreadable; NIR: its parts)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     n_cols = len(names)
     n_lines = _count_lines(buf)
@@ -373,7 +443,7 @@ def read_block(data: bytes, names: list[str], typed: dict[str, ColumnSpec]) -> B
     scanned = _SCRATCH.get(n_cols, n_lines)
     long_bytes = np.zeros(n_cols, dtype=np.int64)
     n = _scan(buf, n_cols, line_start, line_end, rec_line, n_fields, scanned, long_bytes)
-    strings, out = [], {}
+    strings, out, nir = [], {}, {}
     for c, name in enumerate(names):
         # Each column owns its arrays: a Series kept later holds only its own column.
         views = np.empty(2 * n, dtype=np.uint64)
@@ -386,6 +456,9 @@ def read_block(data: bytes, names: list[str], typed: dict[str, ColumnSpec]) -> B
             [_bitmap(valid), pa.py_buffer(views), pa.py_buffer(col_data)],
         )
         strings.append(pl.Series(name, arr))
-        if name in typed:
-            out[name] = pl.Series(name, _typed(views, col_data, typed[name]))
-    return Block(line_start, line_end, rec_line[:n], n_fields[:n], strings, out)
+        spec = typed.get(name)
+        if spec is not None and spec.kind is Kind.NIR:
+            nir = _nir_parts(views, col_data)
+        elif spec is not None:
+            out[name] = pl.Series(name, _typed(views, col_data, spec))
+    return Block(line_start, line_end, rec_line[:n], n_fields[:n], strings, out, nir)

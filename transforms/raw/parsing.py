@@ -266,7 +266,8 @@ def read_plain_block(
     demand with :meth:`LineIndex.texts`): ``ligne`` (Int64), ``nb_champs`` (Int32) and one
     string column per name (null when empty); plus, for each column of ``typed`` among the
     names, its typed value ``_v_<COL>`` (as :func:`transforms.raw.rules.typed_values` would
-    compute it, which then leaves it as is). Empty lines are not records. Returns None when
+    compute it, which then leaves it as is), or for the NIR the columns of
+    :func:`transforms.raw.rules.nir_columns`. Empty lines are not records. Returns None when
     the block has a quote (or is empty): the caller then takes the exact path
     (:func:`split_records` + :func:`split_fields`).
     """
@@ -284,6 +285,7 @@ def read_plain_block(
             pl.Series("nb_champs", block.n_fields, dtype=pl.Int32),
             *block.strings,
             *(s.alias(v(name)) for name, s in block.typed.items()),
+            *(s.alias(f"_nir_{part}") for part, s in block.nir.items()),
         ]
     )
     return out, index

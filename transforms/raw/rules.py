@@ -287,21 +287,30 @@ def ensure_columns(records: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
     return records.with_columns(pl.lit(None, dtype=pl.String).alias(m) for m in missing)
 
 
+NIR_PARTS = ("_nir_ok", "_nir_n13", "_nir_cle", "_nir_num")
+
+
 def nir_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``_nir_ok`` (BEN_NIR has the NIR form), ``_nir_n13`` (its 13 first characters as
-    a number, Corsica's 2A / 2B read as 19 / 18, as the key computation wants), ``_nir_cle``
-    (its 2-digit key) and ``_nir_num``: the whole NIR as an exact integer (``_nir_n13`` × 100
-    + key, plus 10^15 for 2A and 2 × 10^15 for 2B: distinct NIRs, distinct integers), which
-    the pseudonymisation groups on. Sex and birth year are digits of ``_nir_n13``.
+    """Add ``_nir_ok`` (BEN_NIR has the NIR form), and for those NIRs (null otherwise)
+    ``_nir_n13`` (the 13 first characters as a number, Corsica's 2A / 2B read as 19 / 18,
+    as the key computation wants), ``_nir_cle`` (the 2-digit key) and ``_nir_num``: the
+    whole NIR as an exact integer (``_nir_n13`` × 100 + key, plus 10^15 for 2A and 2 × 10^15
+    for 2B: distinct NIRs, distinct integers), which the pseudonymisation groups on. Sex and
+    birth year are digits of ``_nir_n13``. Columns already there (computed while reading,
+    :func:`transforms.raw.native.read_block`) are kept.
 
     Computed once per chunk on whole columns; only the few Corsican NIRs take the slower
     replacement, on their rows alone.
     """
+    if NIR_PARTS[0] in frame.columns:
+        return frame
     nir = frame.get_column(v("BEN_NIR"))
     fmt_ok = nir.str.contains(NIR_RE).fill_null(False)
-    n13 = nir.str.slice(0, 13).cast(pl.Int64, strict=False)
-    key = nir.str.slice(13, 2).cast(pl.Int64, strict=False)
-    number = pl.select(pl.when(fmt_ok).then(n13 * 100 + key)).to_series()
+    n13 = pl.select(pl.when(fmt_ok).then(nir.str.slice(0, 13).cast(pl.Int64, strict=False)))
+    n13 = n13.to_series()
+    key = pl.select(pl.when(fmt_ok).then(nir.str.slice(13, 2).cast(pl.Int64, strict=False)))
+    key = key.to_series()
+    number = n13 * 100 + key
     corsica = fmt_ok & n13.is_null()
     if corsica.any():
         # Once the format is checked, letters can only be the département 2A / 2B
