@@ -33,6 +33,7 @@ from flows.settings import REFERENCE_DIR, ConfigError, DataPaths, pseudo_key, re
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+    import pyarrow as pa
 
     from transforms.raw.dialect import EncodingState
     from transforms.raw.lines import Provenance
@@ -1208,18 +1209,14 @@ class _FileLoad:
         table = lake.to_arrow(compat_level=pl.CompatLevel.newest())
         if self.writer is None:
             from transforms.raw.lake import lake_relpath
+            from transforms.raw.lines import never_null_columns
 
             rel = lake_relpath(self.spec.source, self.path.name, self.sha)
             self.lake_final = self.ctx.paths.root / rel
             self.lake_final.parent.mkdir(parents=True, exist_ok=True)
             self.lake_tmp = self.lake_final.with_name(f".{self.lake_final.name}.tmp")
-            self.writer = pq.ParquetWriter(
-                self.lake_tmp,
-                table.schema,
-                compression="zstd",
-                compression_level=1,
-                **_parquet_encoding(lake),
-            )
+            schema, options = _parquet_encoding(lake, never_null_columns(self.spec))
+            self.writer = pq.ParquetWriter(self.lake_tmp, schema, **options)
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lac")
             self._pending = None
         if self._pending is not None:
@@ -1269,22 +1266,43 @@ class _FileLoad:
 STATISTICS_CODES = ("ORG_AFF_COD", "ELSM")
 
 
-def _parquet_encoding(first: pl.DataFrame) -> dict:
-    """Parquet options of a lake file, chosen on its first chunk: dictionary encoding only
-    for the columns with few distinct values (on identifiers it is built, then abandoned:
-    pure cost) and min/max statistics only for the dates and the organisation codes: what
-    DuckDB prunes row groups on (statistics of the other columns were a fifth of the
-    Parquet encoding time, for filters nobody makes)."""
-    import polars as pl
+def _parquet_encoding(first: pl.DataFrame, never_null: set[str]) -> tuple[pa.Schema, dict]:
+    """Arrow schema and Parquet options of a lake file, chosen on its first chunk. Measured
+    on the 5-million-line benchmark (Parquet encoding alone, one thread: 4.1 -> 3.3 s):
 
+    - dictionary encoding only for the columns with few distinct values (on identifiers it
+      is built, then abandoned: pure cost), and no zstd on them (their pages are small
+      already: compressing them cost time for 0.2 byte a row);
+    - amounts as 64-bit integers (cents, the Parquet DECIMAL form for 12 digits) in delta
+      encoding, like ``ligne``: smaller than zstd on 16-byte decimals, three times faster;
+    - the columns accepted rows always fill (``never_null``) declared REQUIRED: no
+      definition levels to encode (a null there would stop the writing: an invariant);
+    - min/max statistics only for the dates and the organisation codes: what DuckDB prunes
+      row groups on (statistics of the other columns were a fifth of the encoding time).
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    schema = first.head(0).to_arrow(compat_level=pl.CompatLevel.newest()).schema
+    schema = pa.schema([f.with_nullable(f.name not in never_null) for f in schema])
     limit = max(1_000, first.height // 20)
-    few = [c for c in first.columns if first.get_column(c).n_unique() <= limit]
+    decimals = [c for c, t in first.schema.items() if isinstance(t, pl.Decimal)]
+    delta = [*decimals, *(c for c in ("ligne",) if c in first.columns)]
+    few = [c for c in first.columns if c not in delta and first.get_column(c).n_unique() <= limit]
     stats = [
         c
         for c, t in first.schema.items()
         if t in (pl.Date, pl.Datetime) or isinstance(t, pl.Datetime) or c in STATISTICS_CODES
     ]
-    return {"use_dictionary": few, "write_statistics": stats}
+    zstd = [c for c in first.columns if c not in few and c not in delta]
+    return schema, {
+        "compression": {c: "zstd" if c in zstd else "none" for c in first.columns},
+        "compression_level": dict.fromkeys(zstd, 1),
+        "use_dictionary": few,
+        "write_statistics": stats,
+        "store_decimal_as_integer": True,
+        "column_encoding": dict.fromkeys(delta, "DELTA_BINARY_PACKED"),
+    }
 
 
 def _unique_names(header: list[str]) -> list[str]:

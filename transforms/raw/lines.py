@@ -76,6 +76,19 @@ def _value(spec: SourceSpec, name: str, sql_type: str) -> pl.Expr:
     return value.alias(name)
 
 
+def never_null_columns(spec: SourceSpec) -> set[str]:
+    """Columns of :func:`accepted_rows` never null: the contract's required columns (a
+    record without one, or with one unreadable, is rejected), ``assure_id`` (a NIR or a PSA:
+    exactly one, ``nir_exclusif``) and the provenance ``ingestion_id``, ``fichier``,
+    ``ligne``."""
+    return {c.name for c in spec.columns if c.required} | {
+        "assure_id",
+        "ingestion_id",
+        "fichier",
+        "ligne",
+    }
+
+
 def accepted_rows(
     frame: pl.DataFrame, spec: SourceSpec, columns: list[tuple[str, str]], prov: Provenance
 ) -> pl.DataFrame:
