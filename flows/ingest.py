@@ -678,78 +678,57 @@ def _fields_of_block(
     return (split_fields(records, names) if names else records), None
 
 
-# Threads that split and check blocks at the same time (one more block in memory each).
+# Threads that split and check blocks at the same time (a checked block of 24 MB is about
+# 120 MB in memory: at most this many are checked or waiting beyond the one being written).
 PARSE_WORKERS = 2
 
 
-def _in_order(fn: Callable, items: Iterator, workers: int) -> Iterator:
-    """``fn(item)`` for each item, computed by ``workers`` threads at once (at most that
-    many ahead), given back in the order of ``items``; an exception of ``fn`` is raised
-    here, in order. Closing the generator cancels what has not started and waits for the
-    rest."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
+class _InOrder:
+    """``fn(item)`` for each of ``items``, computed by ``workers`` threads, given back in the
+    order of ``items``. A feeding thread (named ``lecture``) draws the items at once (the
+    caller may do something else before asking for the first): reading block k+1 and
+    checking blocks k+1, k+2 overlap the outputs of block k (the block reader, Polars and
+    numpy release the GIL).
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="analyse") as pool:
-        pending: deque = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) >= workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-
-class _Prefetch:
-    """The items of ``items``, produced in a background thread up to ``depth`` ahead; the
-    thread starts at once (the caller may do something else before asking for the first).
-
-    The native CSV reader, numpy and the transcoding release the GIL: reading chunk k+1
-    overlaps the rules and outputs of chunk k. An exception of the producer is raised here,
-    in order; :meth:`close` (also at the end of the items) stops the producer and closes
-    ``items``. Memory: at most ``depth`` + 2 chunks are alive (queued, being read, being
-    processed).
+    Memory: at most ``workers`` results are being computed or waiting, beyond the one the
+    caller holds, and one more item is read ahead. An exception of ``items`` or of ``fn``
+    is raised here, in order. :meth:`close` (also at the end, or on an exception) stops the
+    feeding, closes ``items`` in its thread, drops what has not started and waits for the
+    rest.
     """
 
     _END = object()
 
-    def __init__(self, items: Iterator, depth: int = 1):
+    def __init__(self, fn: Callable, items: Iterator, workers: int):
         import queue
         import threading
+        from concurrent.futures import ThreadPoolExecutor
 
-        self.items = items
-        self.q: queue.Queue = queue.Queue(maxsize=depth)
+        self.fn, self.items = fn, items
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="analyse")
+        self.slots = threading.Semaphore(workers)
+        self.q: queue.Queue = queue.Queue()
         self.stop = threading.Event()
         self.closed = False
-        self.worker = threading.Thread(target=self._run, name="lecture", daemon=True)
-        self.worker.start()
+        self.feeder = threading.Thread(target=self._feed, name="lecture", daemon=True)
+        self.feeder.start()
 
-    def _put(self, item) -> bool:
-        import queue
-
-        while not self.stop.is_set():
-            try:
-                self.q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
+    def _feed(self) -> None:
         try:
             for item in self.items:
-                if not self._put((True, item)):
+                while not self.slots.acquire(timeout=0.1):
+                    if self.stop.is_set():
+                        return
+                if self.stop.is_set():
                     return
-            self._put((True, self._END))
-        except BaseException as exc:  # handed to the consumer, raised there
-            self._put((False, exc))
+                self.q.put(self.pool.submit(self.fn, item))
+            self.q.put(self._END)
+        except BaseException as exc:  # handed to the consumer, raised there in order
+            self.q.put(exc)
+        finally:
+            close = getattr(self.items, "close", None)
+            if close is not None:
+                close()
 
     def __iter__(self):
         return self
@@ -757,24 +736,28 @@ class _Prefetch:
     def __next__(self):
         if self.closed:
             raise StopIteration
-        ok, item = self.q.get()
-        if not ok:
-            self.close()
-            raise item
-        if item is self._END:
+        got = self.q.get()
+        if got is self._END:
             self.close()
             raise StopIteration
-        return item
+        if isinstance(got, BaseException):
+            self.close()
+            raise got
+        try:
+            result = got.result()
+        except BaseException:
+            self.close()
+            raise
+        self.slots.release()
+        return result
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self.stop.set()
-        self.worker.join()
-        close = getattr(self.items, "close", None)
-        if close is not None:
-            close()
+        self.feeder.join()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _parquet_chunks(path: Path) -> Iterator[tuple[pl.DataFrame, int, list[str]]]:
@@ -982,7 +965,7 @@ class _FileLoad:
         # Blocks k+1 and k+2 are split and checked by two threads while block k is
         # deduplicated, pseudonymised and written (the block reader, Polars and numpy
         # release the GIL); the blocks themselves are read in order by a third one.
-        chunks = _Prefetch(_in_order(check_block, reader.utf8_blocks(on_header), PARSE_WORKERS))
+        chunks = _InOrder(check_block, reader.utf8_blocks(on_header), PARSE_WORKERS)
         try:
             # The first chunks are read, checked and split while the sha256 is finished;
             # nothing is written before it says the file is new (see _chunk).
@@ -1154,7 +1137,10 @@ class _FileLoad:
                 wanted = candidates.get_column("_h").implode()
                 holders = self._chunks_with(found_hashes)
                 if holders:
-                    same = pl.concat([f.filter(pl.col("_h").is_in(wanted)) for f in holders])
+                    same = pl.concat(
+                        [f.filter(pl.col("_h").is_in(wanted)) for f in holders],
+                        how="vertical_relaxed",
+                    ).cast(dict(keys.schema))
                     found.append(
                         candidates.join(same, on=[*keys.columns, "_h"], how="semi").drop("_h")
                     )
@@ -1191,10 +1177,18 @@ class _FileLoad:
     def _remember_keys(self, accepted: pl.DataFrame) -> None:
         """Keep this chunk's accepted keys, and their hashes in the sorted runs."""
         if accepted.height:
+            import polars as pl
+
             keys = accepted.select(list(self.spec.key))
             hashes = keys.hash_rows(seed=_KEY_HASH_SEED)
+            # Code columns (caisse, ELSM) kept as categories: 4 bytes a row instead of a
+            # 16-byte string view, on a list that grows with the file (25 M lines: 300 MB).
+            few = [
+                c for c, t in keys.schema.items() if t == pl.String and keys[c].n_unique() <= 1000
+            ]
+            kept = keys.with_columns(pl.col(few).cast(pl.Categorical), _h=hashes)
             # Sorted by hash: the exact check of a found hash is a binary search per chunk.
-            self.seen_keys.append(keys.with_columns(_h=hashes).sort("_h"))
+            self.seen_keys.append(kept.sort("_h"))
             self.seen_hashes.add(hashes.to_numpy())
 
     def _write_lake(self, lake: pl.DataFrame) -> None:

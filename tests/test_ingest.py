@@ -873,9 +873,9 @@ def test_blocks_checked_by_several_threads_come_back_in_order_and_errors_in_plac
     import threading
     import time as _time
 
-    from flows.ingest import _in_order
+    from flows.ingest import _InOrder
 
-    def slow_first(i):
+    def slow_evens(i):
         _time.sleep(0.05 if i % 2 == 0 else 0)  # odd items finish before the even ones
         if i == 5:
             raise ValueError("bloc 5 illisible")
@@ -883,12 +883,23 @@ def test_blocks_checked_by_several_threads_come_back_in_order_and_errors_in_plac
 
     got = []
     with pytest.raises(ValueError, match="bloc 5"):
-        for value, thread in _in_order(slow_first, iter(range(8)), workers=2):
+        for value, thread in _InOrder(slow_evens, iter(range(8)), workers=2):
             got.append(value)
             assert thread.startswith("analyse")
     assert got == [0, 10, 20, 30, 40]
 
-    closed = []
+    def failing_source():
+        yield 1
+        yield 2
+        raise OSError("disque")
+
+    got = []
+    with pytest.raises(OSError, match="disque"):
+        for value in _InOrder(lambda i: i, failing_source(), workers=2):
+            got.append(value)
+    assert got == [1, 2]  # the reading error comes after the items read before it
+
+    closed, started = [], []
 
     def source():
         try:
@@ -896,7 +907,13 @@ def test_blocks_checked_by_several_threads_come_back_in_order_and_errors_in_plac
         finally:
             closed.append(True)
 
-    gen = _in_order(lambda i: i, source(), workers=2)
-    assert [next(gen), next(gen)] == [0, 1]
-    gen.close()
+    def record(i):
+        started.append(i)
+        return i
+
+    results = _InOrder(record, source(), workers=2)
+    assert [next(results), next(results)] == [0, 1]
+    results.close()
     assert closed == [True]
+    # Never more than `workers` items taken beyond the ones given back.
+    assert len(started) <= 4
