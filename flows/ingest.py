@@ -847,7 +847,9 @@ class _FileLoad:
         self.seen_hashes = SortedRuns()
         self.lake_tmp: Path | None = None
         self.lake_final: Path | None = None
-        self.writer = None
+        self.writer = None  # opened in the lake thread (self._pool) on the first chunk
+        self._pool = None
+        self._pending = None  # the lake thread's last task
         self.encoding: str | None = None
         self.timings: Counter[str] = Counter()
 
@@ -931,7 +933,7 @@ class _FileLoad:
     def _load(self, decode: str) -> None:
         from transforms.raw.native import typed_columns
         from transforms.raw.parsing import map_header
-        from transforms.raw.rules import check_records
+        from transforms.raw.rules import check_records, mark_shared_keys
 
         if self.path.name.lower().endswith(".parquet"):
             self.encoding = "Parquet"
@@ -961,6 +963,8 @@ class _FileLoad:
             fields, texts = _fields_of_block(data, first_line, block_names, typed)
             t1 = time.perf_counter()
             checked = check_records(fields, self.spec, self.ctx.refs, len(block_names))
+            # The chunk's own repeated keys too: the writing thread is the busiest one.
+            checked = mark_shared_keys(checked, self.spec)
             return checked, nbytes, texts, t1 - t0, time.perf_counter() - t1
 
         # Blocks k+1 and k+2 are split and checked by two threads while block k is
@@ -1191,8 +1195,10 @@ class _FileLoad:
             self.seen_hashes.add(hashes.to_numpy())
 
     def _write_lake(self, lake: pl.DataFrame) -> None:
-        """Append a chunk to the lake file, in a background thread (pyarrow releases the
-        GIL): the next chunk's parsing and DuckDB insert overlap the Parquet encoding."""
+        """Append a chunk to the lake file, in the lake thread (pyarrow releases the GIL):
+        the next chunk's outputs overlap the Parquet encoding. The file is opened there too,
+        its encoding chosen on its first chunk (counting distinct values takes a while: not
+        on the busiest thread). At most one write is pending."""
         from concurrent.futures import ThreadPoolExecutor
 
         import polars as pl
@@ -1200,7 +1206,7 @@ class _FileLoad:
 
         # Newest Arrow types (string views): no conversion copy; same Parquet columns.
         table = lake.to_arrow(compat_level=pl.CompatLevel.newest())
-        if self.writer is None:
+        if self._pool is None:
             from transforms.raw.lake import lake_relpath
             from transforms.raw.lines import never_null_columns
 
@@ -1208,38 +1214,46 @@ class _FileLoad:
             self.lake_final = self.ctx.paths.root / rel
             self.lake_final.parent.mkdir(parents=True, exist_ok=True)
             self.lake_tmp = self.lake_final.with_name(f".{self.lake_final.name}.tmp")
-            schema, options = _parquet_encoding(lake, never_null_columns(self.spec))
-            self.writer = pq.ParquetWriter(self.lake_tmp, schema, **options)
+            never_null = never_null_columns(self.spec)
+
+            def open_and_write() -> None:
+                schema, options = _parquet_encoding(lake, never_null)
+                self.writer = pq.ParquetWriter(self.lake_tmp, schema, **options)
+                self.writer.write_table(table.cast(schema))
+
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lac")
-            self._pending = None
-        if self._pending is not None:
-            self._pending.result()
-        writer = self.writer
-        self._pending = self._pool.submit(lambda: writer.write_table(table.cast(writer.schema)))
+            self._pending = self._pool.submit(open_and_write)
+            return
+        self._pending.result()  # raises an error of the previous task
+        self._pending = self._pool.submit(
+            lambda: self.writer.write_table(table.cast(self.writer.schema))
+        )
 
     def _drain(self) -> None:
-        if self.writer is not None:
-            try:
-                if self._pending is not None:
-                    self._pending.result()
-            finally:
-                self._pending = None
-                self._pool.shutdown(wait=True)
+        """Wait for the lake thread and close the file (raises an error of the writing)."""
+        if self._pool is None:
+            return
+        try:
+            self._pending.result()
+        finally:
+            self._pending = None
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            if self.writer is not None:
                 self.writer.close()
                 self.writer = None
 
     def finish_lake(self) -> None:
         """Close the lake file and move it in place (before the commit: see module doc)."""
-        if self.writer is not None:
+        if self._pool is not None:
             self._drain()
             self.lake_tmp.replace(self.lake_final)
 
     def abort_lake(self) -> None:
-        if self.writer is not None:
-            try:
-                self._drain()
-            except Exception:
-                log.debug("écriture du lac interrompue", exc_info=True)
+        try:
+            self._drain()
+        except Exception:
+            log.debug("écriture du lac interrompue", exc_info=True)
         if self.lake_tmp is not None and self.lake_tmp.exists():
             self.lake_tmp.unlink()
 

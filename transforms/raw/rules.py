@@ -372,6 +372,19 @@ def _shared_keys(frame: pl.DataFrame, keys: list[str]) -> pl.Series:
     return pl.repeat(False, candidates.len(), dtype=pl.Boolean, eager=True).scatter(idx, exact)
 
 
+SHARED_KEY = "_cle_partagee"
+
+
+def mark_shared_keys(checked: pl.DataFrame, spec: SourceSpec) -> pl.DataFrame:
+    """Add ``_cle_partagee``: the record has a full key that another record of the chunk
+    has too. A pure function of the chunk, computed where the chunk is checked (in
+    parallel); :func:`flag_doublons` computes it itself when absent."""
+    keys = [v(k) for k in spec.key]
+    has_key = pl.all_horizontal([pl.col(k).is_not_null() for k in keys])
+    shared = _shared_keys(checked, keys) & checked.select(has_key).to_series()
+    return checked.with_columns(shared.alias(SHARED_KEY))
+
+
 def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFrame) -> pl.DataFrame:
     """Add ``r_doublon`` and update ``rejete``; rows keep their order.
 
@@ -395,7 +408,9 @@ def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFram
         frame = checked.with_columns(known)
     else:
         frame = checked.with_columns(_known=pl.lit(False))
-    shared = _shared_keys(frame, keys) & frame.select(has_key).to_series()
+    if SHARED_KEY not in frame.columns:
+        frame = mark_shared_keys(frame, spec)
+    shared = frame.get_column(SHARED_KEY)
     doublon = has_key & pl.col("_known")
     if shared.any():
         # Rows sharing their key with another row of the chunk: the first clean one (not
@@ -415,7 +430,7 @@ def flag_doublons(checked: pl.DataFrame, spec: SourceSpec, existing: pl.DataFram
     return (
         frame.with_columns(r_doublon=doublon.fill_null(False) & ~pl.col("r_nombre_champs"))
         .with_columns(rejete=pl.col("rejete") | pl.col("r_doublon"))
-        .drop("_known")
+        .drop("_known", SHARED_KEY)
     )
 
 
