@@ -640,6 +640,7 @@ class _CsvReader:
         for piece, state, offset, pos in self._blocks():
             t0 = time.perf_counter()
             if piece.isascii():
+                # Same text in every allowed encoding; the decision is not changed.
                 self.encoding = ENCODING_LABELS[state.encoding]
                 data = piece
             else:
