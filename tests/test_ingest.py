@@ -917,3 +917,22 @@ def test_blocks_checked_by_several_threads_come_back_in_order_and_errors_in_plac
     assert closed == [True]
     # Never more than `workers` + 1 items taken beyond the ones given back.
     assert len(started) <= 2 + 2 + 1
+
+
+def test_distinct_integers_of_a_chunk_match_numpy_unique():
+    import numpy as np
+
+    from transforms.raw.pseudo import _unique
+
+    rng = np.random.default_rng(7)
+    for values in (
+        np.array([], dtype=np.int64),
+        np.array([42], dtype=np.int64),
+        np.full(5, 3, dtype=np.int64),
+        rng.integers(0, 50, 1000).astype(np.int64) * 10**14,
+    ):
+        unique, rows, inverse = _unique(values)
+        want_unique, want_inverse = np.unique(values, return_inverse=True)
+        assert unique.tolist() == want_unique.tolist()
+        assert inverse.tolist() == want_inverse.reshape(-1).tolist()
+        assert values[rows].tolist() == unique.tolist()  # a row holding each value

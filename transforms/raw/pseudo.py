@@ -56,6 +56,21 @@ def hmac_ids(key: bytes, messages: list[bytes] | list[str]) -> list[str]:
     return out
 
 
+def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values``' distinct values (sorted), one row holding each, and each row's index into
+    them. ``np.unique(return_index=True)`` wants the first row of each, hence a stable sort:
+    any row will do here (equal integers are the same NIR and rang), and the unstable sort
+    takes 6 ms instead of 11 for a chunk of 121,000 rows."""
+    order = np.argsort(values)
+    ordered = values[order]
+    starts = np.empty(len(values), dtype=bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    inverse = np.empty(len(values), dtype=np.intp)
+    inverse[order] = np.cumsum(starts) - 1
+    return ordered[starts], order[starts], inverse
+
+
 class Pseudonymiser:
     """``assure_id`` of the lines of one file, each distinct (NIR, rang) hashed once per file.
 
@@ -102,7 +117,7 @@ class Pseudonymiser:
         every = bool(has.all())
         rows = None if every else has.arg_true()
         values = (integer if every else integer.gather(rows)).to_numpy()
-        unique, first_row, inverse = np.unique(values, return_index=True, return_inverse=True)
+        unique, first_row, inverse = _unique(values)
         codes = self._codes.lookup(unique)
         new = codes < 0
         if new.any():
