@@ -7,14 +7,16 @@ Arrow string view (16 bytes: values of at most 12 bytes are held in the view its
 pass per column then copies its longer values to a buffer of its own and gives the
 column to Polars without copy (String, null when empty or absent); integer, decimal and
 date columns are typed from their views, with the results of
-:func:`transforms.raw.rules._parse_expr` (same formats, same ranges, same calendar: the
-tests compare both on every edge of the contract's formats).
+:func:`transforms.raw.rules._parse_expr` (same formats, same ranges, same calendar), and
+the NIR into the parts of :func:`transforms.raw.rules.nir_columns`: the tests compare both
+on every edge of the contract's formats.
 
 Why compiled code: Polars' CSV reader materialises every field as a string and the typing
 then hashes each text against a dictionary; on a 5-million-line extract these two steps
 were the largest single cost of the ingestion (benchmarks/bench_ingest.py). The kernels
 release the GIL (``nogil``: the reading thread overlaps the others) and are compiled once,
-then cached on disk by numba.
+then cached on disk by numba. Loops run from a constant start with no early exit, and
+helpers have one return: numba compiles the other forms into code several times slower.
 
 Memory: each column owns its views (16 bytes a record) and its buffer of long values,
 which Polars takes without copy; the array the scan writes is reused from block to block.
@@ -52,6 +54,7 @@ _BYTE = np.uint64(0xFF)
 
 @nb.njit(cache=True, nogil=True)
 def _newlines(buf):
+    """Number of LF bytes."""
     n = 0
     for b in buf:
         if b == _NEWLINE:
@@ -66,6 +69,7 @@ def count_newlines(data: bytes) -> int:
 
 @nb.njit(cache=True, nogil=True)
 def _count_lines(buf):
+    """Number of physical lines (the last one may lack its LF)."""
     n = 0
     for b in buf:
         if b == _NEWLINE:

@@ -268,13 +268,13 @@ def read_plain_block(
     names, its typed value ``_v_<COL>`` (as :func:`transforms.raw.rules.typed_values` would
     compute it, which then leaves it as is), or for the NIR the columns of
     :func:`transforms.raw.rules.nir_columns`. Empty lines are not records. Returns None when
-    the block has a quote (or is empty): the caller then takes the exact path
-    (:func:`split_records` + :func:`split_fields`).
+    the block has a quote (or is empty, or of 2 GB or more): the caller then takes the
+    exact path (:func:`split_records` + :func:`split_fields`).
     """
     from transforms.raw.native import read_block
     from transforms.raw.rules import v
 
-    if b'"' in data or not data:
+    if b'"' in data or not data or len(data) >= 2**31:  # views hold 32-bit offsets
         return None
     block = read_block(data, names, typed or {})
     newlines = block.line_start.size - (0 if data.endswith(b"\n") else 1)
