@@ -936,3 +936,19 @@ def test_distinct_integers_of_a_chunk_match_numpy_unique():
         assert unique.tolist() == want_unique.tolist()
         assert inverse.tolist() == want_inverse.reshape(-1).tolist()
         assert values[rows].tolist() == unique.tolist()  # a row holding each value
+
+
+def test_sorted_runs_galloping_search_matches_numpy_searchsorted():
+    import numpy as np
+
+    from transforms.raw.sorted_runs import _gallop
+
+    rng = np.random.default_rng(11)
+    for run_size in (0, 1, 7, 5000):
+        run = np.sort(rng.integers(0, 1000, run_size).astype(np.uint64))
+        queries = np.sort(rng.integers(0, 1200, 3000).astype(np.uint64))  # repeats, beyond
+        pos = np.empty(len(queries), dtype=np.int64)
+        hit = np.empty(len(queries), dtype=np.bool_)
+        _gallop(run, queries, pos, hit)
+        assert pos.tolist() == np.searchsorted(run, queries).tolist()
+        assert hit.tolist() == np.isin(queries, run).tolist()
