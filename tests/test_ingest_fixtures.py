@@ -106,3 +106,16 @@ def csv_text(rows: list[dict], header: list[str] | None = None, eol: str = "\n")
     lines = [";".join(header)]
     lines += [";".join("" if r.get(c) is None else str(r[c]) for c in header) for r in rows]
     return eol.join(lines) + eol
+
+
+def checked_variants() -> list[dict[str, str | None]]:
+    """Lines that exercise typing: a clean one, then invalid dates and codes, ISO date,
+    negative amounts with a point, out-of-range and missing values, an int with a decimal
+    part and a short date (the rule checks compare paths on them)."""
+    return [
+        ij_line(LIG_NUM="L1"),
+        ij_line(LIG_NUM="L2", EXE_SOI_DTF="30/02/2024", BEN_RNG_GEM="0", BSE_REM_PRU="41,4x"),
+        ij_line(LIG_NUM="L3", FLX_DIS_DTD="2024-03-15", PRS_ACT_NBR="-30", BSE_REM_MNT="-1244.1"),
+        ij_line(LIG_NUM="L4", BEN_NAI_ANN="1850", PSP_SPE_COD=None, ATT_NAT="9"),
+        ij_line(LIG_NUM="L5", PRS_NAT_REF="6111.0", ARR_DEB_DTE="1/2/2024"),
+    ]

@@ -277,17 +277,13 @@ def test_checks_on_a_block_read_typed_equal_the_exact_path(monkeypatch):
     """The whole rule set gives the same result whether values are typed while reading or
     by the rules from the exact path's strings."""
     from flows.ingest import load_references
-    from tests.test_ingest_fixtures import IJ_HEADER, csv_text, ij_line
+    from tests.test_ingest_fixtures import IJ_HEADER, checked_variants, csv_text, ij_line
     from transforms.raw import rules
     from transforms.raw.native import typed_columns
     from transforms.raw.parsing import read_plain_block
 
     variants = [
-        ij_line(LIG_NUM="L1"),
-        ij_line(LIG_NUM="L2", EXE_SOI_DTF="30/02/2024", BEN_RNG_GEM="0", BSE_REM_PRU="41,4x"),
-        ij_line(LIG_NUM="L3", FLX_DIS_DTD="2024-03-15", PRS_ACT_NBR="-30", BSE_REM_MNT="-1244.1"),
-        ij_line(LIG_NUM="L4", BEN_NAI_ANN="1850", PSP_SPE_COD=None, ATT_NAT="9"),
-        ij_line(LIG_NUM="L5", PRS_NAT_REF="6111.0", ARR_DEB_DTE="1/2/2024"),
+        *checked_variants(),
         ij_line(LIG_NUM="L6", BEN_RNG_GEM="+1", BSE_REM_MNT="+1244.10"),
         ij_line(LIG_NUM="L7", BEN_NAI_ANN=None),
     ]

@@ -19,6 +19,7 @@ from test_ingest_fixtures import (
     NIR_CORSE,
     TEST_KEY,
     action_line,
+    checked_variants,
     csv_text,
     ij_line,
 )
@@ -254,13 +255,7 @@ def test_distinct_parsing_equals_direct_parsing(monkeypatch):
     from transforms.raw.parsing import split_fields, split_records
     from transforms.raw.schema import IJ_PAIEMENTS
 
-    variants = [
-        ij_line(LIG_NUM="L1"),
-        ij_line(LIG_NUM="L2", EXE_SOI_DTF="30/02/2024", BEN_RNG_GEM="0", BSE_REM_PRU="41,4x"),
-        ij_line(LIG_NUM="L3", FLX_DIS_DTD="2024-03-15", PRS_ACT_NBR="-30", BSE_REM_MNT="-1244.1"),
-        ij_line(LIG_NUM="L4", BEN_NAI_ANN="1850", PSP_SPE_COD=None, ATT_NAT="9"),
-        ij_line(LIG_NUM="L5", PRS_NAT_REF="6111.0", ARR_DEB_DTE="1/2/2024"),
-    ]
+    variants = checked_variants()
     text = csv_text(variants * 10, IJ_HEADER)
     fields = split_fields(split_records(text.split("\n", 1)[1], 2), IJ_HEADER)
     refs = load_references()

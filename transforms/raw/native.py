@@ -70,13 +70,8 @@ def count_newlines(data: bytes) -> int:
 @nb.njit(cache=True, nogil=True)
 def _count_lines(buf):
     """Number of physical lines (the last one may lack its LF)."""
-    n = 0
-    for b in buf:
-        if b == _NEWLINE:
-            n += 1
-    if buf.size and buf[buf.size - 1] != _NEWLINE:
-        n += 1
-    return n
+    unfinished = buf.size > 0 and buf[buf.size - 1] != _NEWLINE
+    return _newlines(buf) + (1 if unfinished else 0)
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
@@ -201,34 +196,10 @@ def _byte(views, data, r, k):
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _ints(views, data, lo, hi, out, valid):
-    """``^[+-]?[0-9]{1,10}$`` as an integer, kept when in [lo, hi]. (Loops run from 0 with
-    no early exit: numba compiles the other forms into code several times slower.)"""
-    for r in range(valid.size):
-        length = np.int64(views[2 * r] & _LOW32)
-        x = 0
-        sign = 1
-        start = 0
-        ok = length > 0
-        for k in range(length):
-            b = _byte(views, data, r, k)
-            if k == 0 and (b == 45 or b == 43):
-                sign = -1 if b == 45 else 1
-                start = 1
-            else:
-                d = b - 48
-                ok &= (d >= 0) & (d <= 9)
-                x = x * 10 + d
-        ok &= (length - start >= 1) & (length - start <= 10)
-        x *= sign
-        ok &= (x >= lo) & (x <= hi)
-        out[r] = x if ok else 0
-        valid[r] = ok
-
-
-@nb.njit(cache=True, nogil=True, boundscheck=False)
-def _cents(views, data, out, valid):
-    """``^[+-]?[0-9]{1,10}([.,][0-9]{1,2})?$`` as a whole number of cents."""
+def _numbers(views, data, cents, lo, hi, out, valid):
+    """``^[+-]?[0-9]{1,10}$`` as an integer kept when in [lo, hi] or, with ``cents``,
+    ``^[+-]?[0-9]{1,10}([.,][0-9]{1,2})?$`` as a whole number of cents. (Loops run from 0
+    with no early exit: numba compiles the other forms into code several times slower.)"""
     for r in range(valid.size):
         length = np.int64(views[2 * r] & _LOW32)
         x = 0
@@ -241,7 +212,7 @@ def _cents(views, data, out, valid):
             if k == 0 and (b == 45 or b == 43):
                 sign = -1 if b == 45 else 1
                 start = 1
-            elif dot < 0 and (b == 44 or b == 46):
+            elif cents and dot < 0 and (b == 44 or b == 46):
                 dot = k
             else:
                 d = b - 48
@@ -251,8 +222,11 @@ def _cents(views, data, out, valid):
         frac = 0 if dot < 0 else length - dot - 1
         ok &= (whole >= 1) & (whole <= 10)
         ok &= (dot < 0) | ((frac >= 1) & (frac <= 2))
-        x *= 100 if frac == 0 else (10 if frac == 1 else 1)
-        out[r] = sign * x if ok else 0
+        if cents:
+            x *= 100 if frac == 0 else (10 if frac == 1 else 1)
+        x *= sign
+        ok &= (x >= lo) & (x <= hi)
+        out[r] = x if ok else 0
         valid[r] = ok
 
 
@@ -410,9 +384,9 @@ def _typed(views: np.ndarray, data: np.ndarray, spec: ColumnSpec) -> pa.Array:
     if spec.kind is Kind.INT:
         lo = _I64_MIN if spec.int_min is None else spec.int_min
         hi = _I64_MAX if spec.int_max is None else spec.int_max
-        _ints(views, data, lo, hi, values, valid)
+        _numbers(views, data, False, lo, hi, values, valid)
     elif spec.kind is Kind.DEC:
-        _cents(views, data, values, valid)
+        _numbers(views, data, True, _I64_MIN, _I64_MAX, values, valid)
     else:
         raise ValueError(f"{spec.name} : le type {spec.kind} n'est pas lu ici")
     return pa.Array.from_buffers(pa.int64(), n, [_bitmap(valid), pa.py_buffer(values)])
