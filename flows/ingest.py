@@ -622,9 +622,9 @@ class _CsvReader:
 
     def utf8_blocks(
         self, on_header: Callable[[list[str]], list[str]]
-    ) -> Iterator[tuple[bytes, int, list[str], int]]:
-        """(UTF-8 block, its first physical line, column names, raw bytes consumed) per
-        chunk, in order: the sequential part of the reading (bytes, encoding, header, line
+    ) -> Iterator[tuple[bytes, int, int, list[str], int]]:
+        """(UTF-8 block, its first physical line, its line ends, column names, raw bytes
+        consumed) per chunk, in order: the sequential part of the reading (bytes, encoding, header, line
         numbers); :func:`_fields_of_block` then splits each block, in any thread.
 
         ``on_header(header)`` is called once with the normalised header and returns the
@@ -654,24 +654,25 @@ class _CsvReader:
                 names = on_header(self.header)
                 data = b"" if end < 0 else data[end + 1 :]
                 line_no = 2
+            newlines = count_newlines(data)
             self.timings["lecture"] += time.perf_counter() - t0
-            yield data, line_no, names, pos - last_pos
-            line_no += count_newlines(data)
+            yield data, line_no, newlines, names, pos - last_pos
+            line_no += newlines
             last_pos = pos
 
 
 def _fields_of_block(
-    data: bytes, first_line: int, names: list[str], typed: dict
+    data: bytes, first_line: int, newlines: int, names: list[str], typed: dict
 ) -> tuple[pl.DataFrame, Callable[[pl.Series], pl.Series] | None]:
     """(fields, texts of lines or None) of a UTF-8 block starting at physical line
-    ``first_line``. Without double quotes it is split in compiled code
+    ``first_line`` and holding ``newlines`` line ends. Without double quotes it is split in compiled code
     (:func:`transforms.raw.parsing.read_plain_block`: all columns as strings, the columns of
     ``typed`` also typed; ``texte`` left out and given by the returned function for the
     lines that need it); otherwise it takes the exact path (``split_records`` +
     ``split_fields``, with ``texte``)."""
     from transforms.raw.parsing import read_plain_block, split_fields, split_records
 
-    fast = read_plain_block(data, names, first_line, typed)
+    fast = read_plain_block(data, names, first_line, typed, newlines)
     if fast is not None:
         fields, index = fast
         return fields, index.texts
@@ -959,9 +960,9 @@ class _FileLoad:
         typed = typed_columns(self.spec)
 
         def check_block(item):
-            data, first_line, block_names, nbytes = item
+            data, first_line, newlines, block_names, nbytes = item
             t0 = time.perf_counter()
-            fields, texts = _fields_of_block(data, first_line, block_names, typed)
+            fields, texts = _fields_of_block(data, first_line, newlines, block_names, typed)
             t1 = time.perf_counter()
             checked = check_records(fields, self.spec, self.ctx.refs, len(block_names))
             # The chunk's own repeated keys too: the writing thread is the busiest one.

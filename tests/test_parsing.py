@@ -328,3 +328,14 @@ def test_nir_parts_read_while_reading_equal_the_rules_computation():
     ok = got.get_column("_nir_ok").to_list()
     # months 20 and 99 have the NIR form (persons born abroad, unknown month)
     assert ok == [True] * 8 + [False, False, False, True, True] + [False] * 21
+
+
+def test_read_plain_block_with_line_ends_counted_by_the_caller_gives_the_same_block():
+    from transforms.raw.parsing import read_plain_block
+
+    for data in (b"1;2;3\r\n\r\n4;5\n x\n", b"1;2\n3;4", b"\n\n1;2;3\n"):
+        fields, index = read_plain_block(data, ["A", "B", "C"], 2)
+        given, given_index = read_plain_block(data, ["A", "B", "C"], 2, newlines=data.count(b"\n"))
+        assert given.equals(fields)
+        assert given_index.newlines == index.newlines == data.count(b"\n")
+        assert given_index.starts.tolist() == index.starts.tolist()

@@ -407,13 +407,19 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
-def read_block(data: bytes, names: list[str], typed: dict[str, ColumnSpec]) -> Block:
+def read_block(
+    data: bytes, names: list[str], typed: dict[str, ColumnSpec], newlines: int | None = None
+) -> Block:
     """Split a quote-free block (``;`` separated, LF or CRLF line ends, fields in the order
     of ``names``) and type the columns of ``typed`` (INT: Int64 within the column's range;
-    DEC: Int64 cents; DATE: Date; null when empty, absent or unreadable; NIR: its parts)."""
+    DEC: Int64 cents; DATE: Date; null when empty, absent or unreadable; NIR: its parts).
+    ``newlines``: the block's LF count, when the caller has it (not counted again)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     n_cols = len(names)
-    n_lines = _count_lines(buf)
+    if newlines is None:
+        n_lines = _count_lines(buf)
+    else:  # a last line without its LF is a line too
+        n_lines = newlines + (1 if buf.size and buf[-1] != _NEWLINE else 0)
     line_start = np.empty(n_lines, dtype=np.int64)
     line_end = np.empty(n_lines, dtype=np.int64)
     rec_line = np.empty(n_lines, dtype=np.int64)

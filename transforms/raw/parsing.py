@@ -256,7 +256,11 @@ class LineIndex:
 
 
 def read_plain_block(
-    data: bytes, names: list[str], first_line: int, typed: dict[str, ColumnSpec] | None = None
+    data: bytes,
+    names: list[str],
+    first_line: int,
+    typed: dict[str, ColumnSpec] | None = None,
+    newlines: int | None = None,
 ) -> tuple[pl.DataFrame, LineIndex] | None:
     """Fields of a UTF-8 block without any double quote, split in compiled code
     (:func:`transforms.raw.native.read_block`).
@@ -267,7 +271,8 @@ def read_plain_block(
     string column per name (null when empty); plus, for each column of ``typed`` among the
     names, its typed value ``_v_<COL>`` (as :func:`transforms.raw.rules.typed_values` would
     compute it, which then leaves it as is), or for the NIR the columns of
-    :func:`transforms.raw.rules.nir_columns`. Empty lines are not records. Returns None when
+    :func:`transforms.raw.rules.nir_columns`. ``newlines``: the block's line ends when the
+    caller has counted them already. Empty lines are not records. Returns None when
     the block has a quote (or is empty, or of 2 GB or more): the caller then takes the
     exact path (:func:`split_records` + :func:`split_fields`).
     """
@@ -276,7 +281,7 @@ def read_plain_block(
 
     if b'"' in data or not data or len(data) >= 2**31:  # views hold 32-bit offsets
         return None
-    block = read_block(data, names, typed or {})
+    block = read_block(data, names, typed or {}, newlines)
     newlines = block.line_start.size - (0 if data.endswith(b"\n") else 1)
     index = LineIndex(data, block.line_start, block.line_end, first_line, newlines)
     out = pl.DataFrame(
